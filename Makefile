@@ -1,0 +1,42 @@
+# lora_theory: every target creates .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install figures figures-quick test test-all notebooks bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Regenerate every figure on the CPU, at the size of the committed figures.
+figures: $(STAMP)
+	$(BIN)/lora-theory reproduce --out results
+
+## A fast look at every figure (quick presets).
+figures-quick: $(STAMP)
+	$(BIN)/lora-theory reproduce --quick --out results/quick --figures-dir results/quick/figures
+
+## The CI test suite (everything but @pytest.mark.slow).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --durations=10
+
+## Everything, the slow full-size checks included.
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "slow or not slow"
+
+## Install the Jupyter extra and open JupyterLab on notebooks/.
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[jupyter]"
+	$(BIN)/jupyter lab notebooks/
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache .hypothesis

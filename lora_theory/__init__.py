@@ -1,0 +1,65 @@
+"""lora_theory: numerical checks, at scale, of the theory of LoRA initialisation (LoRA-One, HRP).
+
+The public API.  Enable float64 before use for theory checks::
+
+    import jax
+    jax.config.update("jax_enable_x64", True)
+    import lora_theory as lt
+
+    batch = lt.simulate(lt.RunConfig(init="spectral", optimizer="precgd", lr=0.5), seeds=10)
+    df = batch.to_dataframe()
+"""
+
+__version__ = "0.1.0"
+
+from .config import (
+    DTYPES,
+    DYNAMIC_FIELDS,
+    MODELS,
+    ConfigError,
+    RunConfig,
+    make_problem,
+    register_model,
+    spectrum,
+    validate,
+)
+from .engine import TRACE_COUNTS, Batch, TrainConfig, Trajectory, logged_steps, simulate, train
+from .inits import INITS, VARIANTS, LoRAInit, initialise, preheat
+from .metrics import (
+    align_A,
+    align_B,
+    balance,
+    fit_linear_rate,
+    product_singular_values,
+    sin_largest_angle,
+    stable_rank,
+    top_left_subspace,
+    top_right_subspace,
+    trajectory_metrics,
+)
+from .optimizers import (
+    OPTIMIZERS,
+    TRAIN_FACTORS,
+    LoRAFactors,
+    freeze_factors,
+    gd,
+    gd_update,
+    precgd,
+    precgd_update,
+    precondition,
+    scale_by_lora_preconditioner,
+)
+from .problems import (
+    LinearObjective,
+    LinearProblem,
+    LowRank,
+    haar_orthonormal,
+    make_linear_problem,
+    make_population_problem,
+    sample_linear_data,
+    target_spectrum,
+    top_singular_subspaces,
+)
+from .results import batch_to_dataframe, read_results, run_summary, write_results
+
+__all__ = [name for name in dir() if not name.startswith("_")]

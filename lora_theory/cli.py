@@ -1,0 +1,233 @@
+"""``lora-theory``: the command line.
+
+Subcommands: ``train`` (one configuration, every parameter a flag) and ``list`` here; the figure
+commands (``run``, ``plot``, ``reproduce``) and ``verify`` are added by the modules listed in
+``_COMMAND_MODULES``, each of which provides ``add_commands(subparsers)``.
+
+float64 is enabled here, at the entry point (never inside library modules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+__all__ = ["main", "build_parser", "train_command"]
+
+#: modules that add subcommands; each has ``add_commands(subparsers)``.
+_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers, got {text!r}")
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _add_train(sub) -> None:
+    from .config import RunConfig
+
+    defaults = RunConfig()
+    p = sub.add_parser(
+        "train",
+        help="train one configuration over seeds (comma lists sweep: --init a,b --alpha 1,0.01)",
+        description="Train LoRA on one problem configuration for --seeds seeds. Float flags accept "
+        "comma-separated lists, swept inside one compiled program; --init and --optimizer accept "
+        "lists too (one compile each).",
+    )
+    g = p.add_argument_group("problem")
+    g.add_argument("--model", default=defaults.model, help="linear | population | ... (see `list`)")
+    g.add_argument("--d", type=int, default=defaults.d, help="input dimension d")
+    g.add_argument("--k", type=int, default=defaults.k, help="output dimension k")
+    g.add_argument("--r-star", type=int, default=defaults.r_star, help="rank r_star of dW")
+    g.add_argument("--n-samples", type=int, default=defaults.n_samples, help="N (linear/nonlinear models)")
+    g.add_argument("--kappa", type=_floats, default=[defaults.kappa], help="condition number of dW (>= 1)")
+    g.add_argument("--singular-values", type=_floats, default=None, help="explicit s_1,...,s_r* (overrides --kappa)")
+    g.add_argument("--target-scale", type=_floats, default=[defaults.target_scale], help="s_1 of dW")
+    g.add_argument("--noise", type=_floats, default=[defaults.noise], help="label noise std")
+    g.add_argument("--activation", default=defaults.activation, help="nonlinear models: activation")
+    g.add_argument("--leaky-slope", type=_floats, default=[defaults.leaky_slope], help="leaky ReLU slope")
+    g = p.add_argument_group("LoRA and init")
+    g.add_argument("--rank", type=int, default=defaults.rank, help="LoRA rank r")
+    g.add_argument("--init", type=_names, default=[defaults.init], help="init name(s), comma-separated")
+    g.add_argument("--variant", default=None, help="variant of lora_one / hrp / oracle")
+    g.add_argument("--alpha", type=_floats, default=[defaults.alpha], help="std of random init entries")
+    g.add_argument("--gamma", type=_floats, default=[defaults.gamma], help="spectral init scale")
+    g.add_argument("--s", type=_floats, default=[defaults.s], help="LoRA-One / LoRA-GA scale s")
+    g.add_argument("--preheat-rank", type=int, default=None, help="HRP preheat rank p (default 2r)")
+    g.add_argument("--preheat-steps", type=int, default=defaults.preheat_steps, help="HRP preheat steps")
+    g.add_argument("--preheat-optimizer", default=defaults.preheat_optimizer, help="HRP preheat optimizer")
+    g.add_argument("--preheat-lr", type=_floats, default=None, help="HRP preheat lr (default --lr)")
+    g.add_argument("--preheat-damping", type=_floats, default=[defaults.preheat_damping])
+    g.add_argument("--preheat-train-factors", default=None, help="HRP preheat factors (default --train-factors)")
+    g = p.add_argument_group("training")
+    g.add_argument("--optimizer", type=_names, default=[defaults.optimizer], help="gd | precgd (comma list)")
+    g.add_argument("--lr", type=_floats, default=[defaults.lr], help="learning rate eta")
+    g.add_argument("--damping", type=_floats, default=[defaults.damping], help="precgd damping lam")
+    g.add_argument("--train-factors", default=defaults.train_factors, help="both | A | B")
+    g.add_argument("--steps", type=int, default=defaults.steps)
+    g.add_argument("--log-every", type=int, default=defaults.log_every)
+    g.add_argument("--dtype", default=defaults.dtype, help="float64 | float32")
+    g = p.add_argument_group("runs and output")
+    g.add_argument("--seeds", type=int, default=5, help="number of seeds")
+    g.add_argument("--seed", type=int, default=0, help="first seed")
+    g.add_argument("--out", default="results/train", help="output folder")
+    g.add_argument("--name", default="train", help="results file stem")
+    g.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=train_command)
+
+
+_FLOAT_FLAGS = (
+    "kappa",
+    "target_scale",
+    "noise",
+    "leaky_slope",
+    "alpha",
+    "gamma",
+    "s",
+    "preheat_lr",
+    "preheat_damping",
+    "lr",
+    "damping",
+)
+
+
+def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
+    """(one RunConfig per init x optimizer, sweep of the float flags given several values)."""
+    from .config import RunConfig
+
+    base = dict(
+        model=args.model,
+        d=args.d,
+        k=args.k,
+        r_star=args.r_star,
+        n_samples=args.n_samples,
+        singular_values=tuple(args.singular_values) if args.singular_values else None,
+        activation=args.activation,
+        rank=args.rank,
+        variant=args.variant,
+        preheat_rank=args.preheat_rank,
+        preheat_steps=args.preheat_steps,
+        preheat_optimizer=args.preheat_optimizer,
+        preheat_train_factors=args.preheat_train_factors,
+        train_factors=args.train_factors,
+        steps=args.steps,
+        log_every=args.log_every,
+        dtype=args.dtype,
+    )
+    sweep: dict[str, list[float]] = {}
+    for name in _FLOAT_FLAGS:
+        values = getattr(args, name)
+        if values is None:
+            continue
+        if len(values) == 1:
+            base[name] = values[0]
+        else:
+            sweep[name] = values
+    configs = [
+        RunConfig(**base, init=init, optimizer=optimizer) for init in args.init for optimizer in args.optimizer
+    ]
+    return configs, sweep
+
+
+def train_command(args) -> int:
+    import jax
+    import pandas as pd
+
+    from .config import validate
+    from .engine import simulate
+    from .results import run_summary, write_results
+
+    configs, sweep = _configs_from_args(args)
+    for config in configs:  # every error before anything compiles
+        validate(config, sweep)
+    frames, wall = [], 0.0
+    for config in configs:
+        batch = simulate(config, seeds=args.seeds, seed=args.seed, sweep=sweep)
+        wall += batch.wall_time
+        frames.append(batch.to_dataframe())
+    df = pd.concat(frames, ignore_index=True)
+    metadata = {
+        "command": "train",
+        "argv": sys.argv[1:],
+        "configs": [c.to_dict() for c in configs],
+        "sweep": sweep,
+        "seeds": list(range(args.seed, args.seed + args.seeds)),
+        "wall_time_s": wall,
+    }
+    parquet, _ = write_results(df, args.out, args.name, metadata)
+    if not args.quiet:
+        by = ["init", "optimizer", *sweep]
+        summary = run_summary(df, by=by)
+        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+            print(summary.to_string(index=False))
+        n_runs = len(configs) * args.seeds * max(1, int(_grid_size(sweep)))
+        print(f"\n{n_runs} runs x {configs[0].steps} steps in {wall:.2f} s on {jax.default_backend()}; results: {parquet}")
+    return 0
+
+
+def _grid_size(sweep) -> int:
+    size = 1
+    for values in sweep.values():
+        size *= len(values)
+    return size
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="list models, inits, optimizers, experiments and claims")
+    p.set_defaults(func=list_command)
+
+
+def list_command(args) -> int:
+    from .config import MODELS
+    from .inits import INITS, VARIANTS
+    from .optimizers import OPTIMIZERS
+
+    print("models:     " + ", ".join(MODELS))
+    print("inits:      " + ", ".join(INITS))
+    print("variants:   " + "; ".join(f"{k}: {', '.join(v)}" for k, v in VARIANTS.items()))
+    print("optimizers: " + ", ".join(OPTIMIZERS))
+    for module_name in _COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        if hasattr(module, "list_entries"):
+            module.list_entries()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lora-theory",
+        description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_list(sub)
+    _add_train(sub)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from .config import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"lora-theory: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The engine: one compiled ``lax.scan`` per trajectory, ``vmap`` over seeds and over a grid.
+
+* :func:`train` runs one trajectory from a :class:`~lora_theory.inits.LoRAInit`: the whole loop
+  is a ``lax.scan`` over logging chunks, each chunk a ``fori_loop`` of ``log_every`` optimizer
+  steps, metrics computed at the end of each chunk inside the compiled program (no host
+  round-trip per step).  NaN/Inf in the factors marks the run as diverged with the step.
+* :func:`simulate` builds problem, init and trajectory for ``seeds`` seeds x a grid of dynamic
+  parameters (alpha, lr, kappa, ...) in **one** ``jax.jit``: ``vmap`` over seeds (one problem
+  each) of ``vmap`` over the grid (the problem shared, so its matrices are read once per step for
+  the whole grid: one wide matmul, not many thin ones).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import dataclasses
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jaxtyping import Array, Float, Int
+
+from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, make_problem, validate
+from .inits import LoRAInit, initialise
+from .metrics import fit_linear_rate, trajectory_metrics
+from .optimizers import LoRAFactors, precondition
+
+__all__ = [
+    "TrainConfig",
+    "Trajectory",
+    "train",
+    "Batch",
+    "simulate",
+    "logged_steps",
+    "TRACE_COUNTS",
+]
+
+#: how many times each compiled entry point has been traced (a test checks one trace per batch).
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Static settings of a trajectory (changing one recompiles).
+
+    Attributes:
+        steps: number of optimizer steps.
+        log_every: metrics are logged at steps 0, log_every, 2 log_every, ..., and at ``steps``.
+        optimizer: 'gd', 'precgd', or any ``optax.GradientTransformation`` acting on
+            :class:`~lora_theory.optimizers.LoRAFactors` (then ``lr`` and ``damping`` are unused:
+            they live inside the transformation).
+        train_factors: 'both', 'A' or 'B' (the other factor stays at its init).
+    """
+
+    steps: int
+    log_every: int = 1
+    optimizer: str | optax.GradientTransformation = "gd"
+    train_factors: str = "both"
+
+
+class Trajectory(NamedTuple):
+    """One trajectory (or a batch of them, with leading axes).
+
+    Attributes:
+        steps: the logged step numbers.
+        metrics: name -> values at the logged steps (``sv_AB`` has a trailing axis of size r).
+        final: the factors after the last step.
+        diverged_step: first step whose factors were not finite; -1 if none.
+        rate: fitted linear rate rho of the risk (see :func:`~lora_theory.metrics.fit_linear_rate`).
+    """
+
+    steps: Int[Array, " n_logs"]
+    metrics: dict[str, Array]
+    final: LoRAFactors
+    diverged_step: Int[Array, ""]
+    rate: Float[Array, ""]
+
+    @property
+    def diverged(self):
+        return self.diverged_step >= 0
+
+
+def logged_steps(steps: int, log_every: int) -> np.ndarray:
+    """The step numbers at which metrics are logged: 0, log_every, ..., and ``steps``."""
+    return np.unique(np.append(np.arange(0, steps + 1, log_every), steps))
+
+
+def train(problem, init: LoRAInit, config: TrainConfig, lr=0.0, damping=0.0) -> Trajectory:
+    """Train the LoRA factors from ``init`` on ``problem``; pure and jit/vmap-able (config static).
+
+    Each step: (grad_A, grad_B) of the training loss at W0 + offset + A B; for ``lora_sb`` grad_A
+    is projected onto span(A_basis) and B is frozen; the update is GD, preconditioned GD (LoRA-One
+    Algorithm 1), or the given optax transformation; frozen factors are left untouched.
+
+    Args:
+        problem: the problem (e.g. a :class:`~lora_theory.problems.LinearProblem`).
+        init: the initial factors, offset and (lora_sb) basis.
+        config: static :class:`TrainConfig`.
+        lr: eta (may be traced); unused with an optax optimizer.
+        damping: lam of precgd (may be traced).
+
+    Returns:
+        A :class:`Trajectory`.
+    """
+    objective = problem.objective(init.offset)
+    basis = init.A_basis
+    train_A = config.train_factors in ("both", "A")
+    train_B = config.train_factors in ("both", "B") and basis is None
+    dtype = init.A.dtype
+    lr = jnp.asarray(lr, dtype)
+    damping = jnp.asarray(damping, dtype)
+    use_optax = not isinstance(config.optimizer, str)
+
+    def step(t, carry):
+        factors, opt_state, diverged_step = carry
+        grad_A, grad_B = objective.factor_grads(factors.A, factors.B)
+        if basis is not None:
+            grad_A = basis @ (basis.T @ grad_A)
+        grads = LoRAFactors(grad_A, grad_B)
+        if use_optax:
+            delta, opt_state = config.optimizer.update(grads, opt_state, factors)
+        elif config.optimizer == "precgd":
+            pre_A, pre_B = precondition(factors.A, factors.B, grad_A, grad_B, damping)
+            delta = LoRAFactors(-lr * pre_A, -lr * pre_B)
+        else:
+            delta = LoRAFactors(-lr * grad_A, -lr * grad_B)
+        new = LoRAFactors(
+            factors.A + delta.A if train_A else factors.A,
+            factors.B + delta.B if train_B else factors.B,
+        )
+        bad = ~jnp.isfinite(jnp.sum(new.A) + jnp.sum(new.B))
+        diverged_step = jnp.where((diverged_step < 0) & bad, t + 1, diverged_step)
+        return new, opt_state, diverged_step
+
+    def measure(factors):
+        return trajectory_metrics(problem, objective, factors.A, factors.B)
+
+    def chunk(carry, start):
+        carry = lax.fori_loop(start, start + config.log_every, step, carry)
+        return carry, measure(carry[0])
+
+    factors = init.factors
+    opt_state = config.optimizer.init(factors) if use_optax else ()
+    carry = (factors, opt_state, jnp.asarray(-1, jnp.int32))
+    first = measure(factors)
+    n_chunks, remainder = divmod(config.steps, config.log_every)
+    starts = jnp.arange(n_chunks, dtype=jnp.int32) * config.log_every
+    carry, history = lax.scan(chunk, carry, starts)
+    parts = [jax.tree.map(lambda x: x[None], first), history]
+    if remainder:
+        start = n_chunks * config.log_every
+        carry = lax.fori_loop(start, config.steps, step, carry)
+        parts.append(jax.tree.map(lambda x: x[None], measure(carry[0])))
+    metrics = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
+    steps = jnp.asarray(logged_steps(config.steps, config.log_every), jnp.int32)
+    final, _, diverged_step = carry
+    rate = fit_linear_rate(steps, metrics["risk"])
+    return Trajectory(steps, metrics, final, diverged_step, rate)
+
+
+# ---------------------------------------------------------------------------------------------
+# batched simulation from a RunConfig
+# ---------------------------------------------------------------------------------------------
+
+
+def _init_from_config(problem, config: RunConfig, values: Mapping[str, Any], key) -> LoRAInit:
+    return initialise(
+        problem,
+        config.init,
+        rank=config.rank,
+        key=key,
+        alpha=values["alpha"],
+        gamma=values["gamma"],
+        variant=config.resolved_variant,
+        s=values["s"],
+        preheat_rank=config.resolved_preheat_rank,
+        preheat_steps=config.preheat_steps,
+        preheat_optimizer=config.preheat_optimizer,
+        preheat_lr=values["preheat_lr"],
+        preheat_damping=values["preheat_damping"],
+        preheat_train_factors=config.resolved_preheat_train_factors,
+    )
+
+
+def _train_config(config: RunConfig) -> TrainConfig:
+    return TrainConfig(config.steps, config.log_every, config.optimizer, config.train_factors)
+
+
+def _run_seed(config: RunConfig, swept: tuple[str, ...], key, grid: dict[str, Array]) -> Trajectory:
+    """All grid points of one seed: the problem is built once unless a problem field is swept."""
+    key_problem, key_init = jax.random.split(key)
+    base = config.dynamic_values()
+    train_config = _train_config(config)
+
+    def one(point, problem):
+        values = {**base, **{n: v for n, v in point.items() if n != _INDEX}}
+        if problem is None:
+            problem = make_problem(config, values, key=key_problem)
+        init = _init_from_config(problem, config, values, key_init)
+        return train(problem, init, train_config, values["lr"], values["damping"])
+
+    if any(name in PROBLEM_FIELDS for name in swept):
+        return jax.vmap(lambda point: one(point, None))(grid)
+    problem = make_problem(config, base, key=key_problem)
+    return jax.vmap(lambda point: one(point, problem))(grid)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid):
+    TRACE_COUNTS["simulate"] += 1
+    return jax.vmap(lambda key: _run_seed(config, swept, key, grid))(keys)
+
+
+@dataclass
+class Batch:
+    """The result of :func:`simulate`: trajectories with leading axes (seed, grid point).
+
+    Attributes:
+        config: the base configuration.
+        seeds: the seed of each row (run ``i`` used ``jax.random.key(seeds[i])``).
+        grid: swept field -> values, one per grid point (cartesian product, flattened).
+        trajectory: a :class:`Trajectory` whose arrays have shape (n_seeds, n_grid, ...).
+        wall_time: seconds, compile included.
+    """
+
+    config: RunConfig
+    seeds: np.ndarray
+    grid: dict[str, np.ndarray]
+    trajectory: Trajectory
+    wall_time: float
+
+    def to_dataframe(self):
+        """Tidy long format: one row per run and logged step (see :mod:`lora_theory.results`)."""
+        from .results import batch_to_dataframe
+
+        return batch_to_dataframe(self)
+
+
+_INDEX = "grid_index"
+
+
+def _grid_product(sweep: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    names = list(sweep)
+    points = list(itertools.product(*(list(sweep[n]) for n in names))) or [()]
+    return {n: np.asarray([p[i] for p in points], dtype=np.float64) for i, n in enumerate(names)}
+
+
+def simulate(
+    config: RunConfig,
+    *,
+    seeds: int | Sequence[int] = 1,
+    seed: int = 0,
+    sweep: Mapping[str, Sequence[float]] | None = None,
+) -> Batch:
+    """Run ``config`` for several seeds and a grid of dynamic parameters in one compiled program.
+
+    Args:
+        config: the configuration (validated here, before anything compiles).
+        seeds: a number of seeds (``seed, seed+1, ...``) or an explicit list of seeds.  Run with
+            seed ``s`` uses ``jax.random.key(s)``, so any run of a batch can be reproduced alone.
+        seed: the first seed when ``seeds`` is a number.
+        sweep: dynamic field -> values (see ``DYNAMIC_FIELDS``); the grid is their cartesian
+            product.  Static fields (init, d, optimizer, ...) need one ``simulate`` call each.
+
+    Returns:
+        A :class:`Batch` with arrays of shape (n_seeds, n_grid, ...).
+    """
+    sweep = dict(sweep or {})
+    for name in sweep:
+        if name not in DYNAMIC_FIELDS:
+            raise ConfigError(
+                f"sweep over {name!r} is not possible in one compiled program; dynamic fields: "
+                f"{', '.join(DYNAMIC_FIELDS)} (loop over simulate() calls for the others)"
+            )
+    validate(config, sweep)
+    seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+    if seed_list.size < 1:
+        raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
+    grid = _grid_product(sweep)
+    dtype = config.jnp_dtype
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, jnp.uint32))
+    n_grid = len(next(iter(grid.values()))) if grid else 1
+    grid_arrays = {n: jnp.asarray(v, dtype) for n, v in grid.items()}
+    grid_arrays[_INDEX] = jnp.arange(n_grid, dtype=jnp.int32)
+    start = time.perf_counter()
+    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays)
+    trajectory = jax.block_until_ready(trajectory)
+    wall = time.perf_counter() - start
+    return Batch(config, seed_list, grid, trajectory, wall)

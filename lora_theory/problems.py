@@ -1,0 +1,244 @@
+"""Matrix-sensing problems: the linear model (finite N), population mode, and their objectives.
+
+Notation (LoRA-One / the SPEC): pretrained weight ``W0`` (d x k), downstream shift ``dW`` of rank
+``r_star``, LoRA update ``A B`` with ``A`` (d x r) on the input side and ``B`` (r x k) on the output
+side.  PEFT and PyTorch write ``W + B A`` with ``B`` on the output side: the roles are swapped there.
+
+The linear loss depends on the data only through the sufficient statistics
+
+    Sigma_hat = X^T X / N,   G = X^T (Y - X W0) / N = -grad_W L(W0),   L(W0) = ||X W0 - Y||_F^2 / (2N),
+
+so that, writing ``D`` for the total update on top of ``W0``,
+
+    L(W0 + D) = L(W0) - <G, D> + <D, Sigma_hat D> / 2,       grad_W L(W0 + D) = -G + Sigma_hat D.
+
+A training step costs O(d^2 r + d k r) and never touches ``X``.  Population mode is the same with
+``Sigma_hat = I`` and ``G = dW`` (stored as ``sigma_hat=None``, so no d x d matmul is done).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+__all__ = [
+    "LowRank",
+    "LinearProblem",
+    "LinearObjective",
+    "target_spectrum",
+    "haar_orthonormal",
+    "sample_linear_data",
+    "make_linear_problem",
+    "make_population_problem",
+    "top_singular_subspaces",
+]
+
+
+class LowRank(NamedTuple):
+    """A d x k matrix held as ``left @ right`` (left: d x r, right: r x k)."""
+
+    left: Float[Array, "d r"]
+    right: Float[Array, "r k"]
+
+    def dense(self) -> Float[Array, "d k"]:
+        return self.left @ self.right
+
+    @classmethod
+    def zeros(cls, d: int, k: int, r: int, dtype) -> "LowRank":
+        return cls(jnp.zeros((d, r), dtype), jnp.zeros((r, k), dtype))
+
+
+def target_spectrum(
+    r_star: int, kappa: Float[Array, ""] | float, target_scale: Float[Array, ""] | float, dtype
+) -> Float[Array, " r_star"]:
+    """Singular values of ``dW``: geometric from 1 down to 1/kappa, times ``target_scale``.
+
+    s_i = target_scale * kappa^{-(i-1)/(r_star-1)}, i = 1..r_star (s = [target_scale] if r_star = 1),
+    so that kappa = s_1 / s_{r_star}.
+    """
+    if r_star == 1:
+        return jnp.full((1,), target_scale, dtype)
+    exponents = jnp.arange(r_star, dtype=dtype) / (r_star - 1)
+    return jnp.asarray(target_scale, dtype) * jnp.asarray(kappa, dtype) ** (-exponents)
+
+
+def haar_orthonormal(key: jax.Array, n: int, m: int, dtype) -> Float[Array, "n m"]:
+    """An n x m matrix with orthonormal columns, Haar-distributed (QR of a Gaussian, signs fixed)."""
+    q, r = jnp.linalg.qr(jax.random.normal(key, (n, m), dtype))
+    return q * jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(dtype)
+
+
+def top_singular_subspaces(
+    M: Float[Array, "d k"], r: int
+) -> tuple[Float[Array, "d r"], Float[Array, " r"], Float[Array, "k r"]]:
+    """Top-r left singular vectors, singular values and right singular vectors of M."""
+    U, s, Vt = jnp.linalg.svd(M, full_matrices=False)
+    return U[:, :r], s[:r], Vt[:r].T
+
+
+class LinearObjective(NamedTuple):
+    """The loss of the linear model as a function of the LoRA factors, with a fixed low-rank offset.
+
+    The total update is ``D = A B + offset.left @ offset.right``;  ``sigma_offset_left`` caches
+    ``Sigma_hat @ offset.left`` and ``loss_at_offset`` caches ``L(W0 + offset)``, so a gradient
+    costs O(d^2 r + d k r).
+    """
+
+    G: Float[Array, "d k"]
+    sigma_hat: Float[Array, "d d"] | None
+    offset: LowRank
+    sigma_offset_left: Float[Array, "d r"]
+    loss_at_offset: Float[Array, ""]
+
+    def sigma_times(self, M: Float[Array, "d m"]) -> Float[Array, "d m"]:
+        return M if self.sigma_hat is None else self.sigma_hat @ M
+
+    def loss(self, A: Float[Array, "d r"], B: Float[Array, "r k"]) -> Float[Array, ""]:
+        """L(W0 + offset + A B) = L(W0 + offset) - <G_off, A B> + <A B, Sigma A B>/2.
+
+        G_off = G - Sigma offset is the negative gradient at W0 + offset.
+        """
+        sigma_A = self.sigma_times(A)
+        AtG = A.T @ self.G - (sigma_A.T @ self.offset.left) @ self.offset.right
+        quad = jnp.sum((A.T @ sigma_A) * (B @ B.T))
+        return self.loss_at_offset - jnp.sum(AtG * B) + 0.5 * quad
+
+    def factor_grads(
+        self, A: Float[Array, "d r"], B: Float[Array, "r k"]
+    ) -> tuple[Float[Array, "d r"], Float[Array, "r k"]]:
+        """(grad_A L, grad_B L) = (grad_W L B^T, A^T grad_W L), grad_W L = -G + Sigma (A B + offset)."""
+        sigma_A = self.sigma_times(A)
+        L, R = self.offset
+        SL = self.sigma_offset_left
+        grad_A = -self.G @ B.T + sigma_A @ (B @ B.T) + SL @ (R @ B.T)
+        grad_B = -A.T @ self.G + (A.T @ sigma_A) @ B + (A.T @ SL) @ R
+        return grad_A, grad_B
+
+
+class LinearProblem(NamedTuple):
+    """One instance of the linear (finite N) or population matrix-sensing problem.
+
+    Fields are arrays only, so a batch of problems is a ``LinearProblem`` with leading axes and
+    ``jax.vmap`` works over it.  ``sigma_hat is None`` means population mode (Sigma = I).
+
+    Attributes:
+        W0: pretrained weight, d x k, N(0, 1) entries.
+        dW: downstream shift U diag(s) V^T, rank r_star.
+        G: one-step full gradient -grad_W L(W0) (= Sigma_hat dW + X^T E / N; = dW in population mode).
+        sigma_hat: X^T X / N, or None in population mode.
+        loss_W0: L(W0).
+        G_left, G_right: top-r_star left / right singular vectors of G (for align_*_G).
+        dW_left, dW_right: the U and V of dW (for align_*_dW).
+        dW_singular_values: s_1 >= ... >= s_{r_star}.
+    """
+
+    W0: Float[Array, "d k"]
+    dW: Float[Array, "d k"]
+    G: Float[Array, "d k"]
+    sigma_hat: Float[Array, "d d"] | None
+    loss_W0: Float[Array, ""]
+    G_left: Float[Array, "d r_star"]
+    G_right: Float[Array, "k r_star"]
+    dW_left: Float[Array, "d r_star"]
+    dW_right: Float[Array, "k r_star"]
+    dW_singular_values: Float[Array, " r_star"]
+
+    @property
+    def is_population(self) -> bool:
+        return self.sigma_hat is None
+
+    def objective(self, offset: LowRank) -> LinearObjective:
+        """The training loss as a function of (A, B) on top of W0 + offset."""
+        sigma = (lambda M: M) if self.sigma_hat is None else (lambda M: self.sigma_hat @ M)
+        SL = sigma(offset.left)
+        # L(W0 + O) = L(W0) - <G, O> + <O, Sigma O>/2 with O = left @ right.
+        GO = jnp.sum((offset.left.T @ self.G) * offset.right)
+        OSO = jnp.sum((offset.left.T @ SL) * (offset.right @ offset.right.T))
+        return LinearObjective(self.G, self.sigma_hat, offset, SL, self.loss_W0 - GO + 0.5 * OSO)
+
+    def extra_metrics(self, A, B, offset) -> dict[str, Array]:
+        """Model-specific metrics logged beside the common ones (none for the linear model)."""
+        return {}
+
+
+def sample_linear_data(
+    key: jax.Array, W_star: Float[Array, "d k"], n_samples: int, noise: Float[Array, ""] | float
+) -> tuple[Float[Array, "N d"], Float[Array, "N k"]]:
+    """Draw X (N x d, N(0, I_d) rows) and Y = X W_star + noise * E, E with N(0, 1) entries."""
+    d, k = W_star.shape
+    key_x, key_e = jax.random.split(key)
+    X = jax.random.normal(key_x, (n_samples, d), W_star.dtype)
+    E = jax.random.normal(key_e, (n_samples, k), W_star.dtype)
+    return X, X @ W_star + jnp.asarray(noise, W_star.dtype) * E
+
+
+def _draw_weights(key, d, k, r_star, singular_values, dtype):
+    key_w0, key_u, key_v = jax.random.split(key, 3)
+    W0 = jax.random.normal(key_w0, (d, k), dtype)
+    U = haar_orthonormal(key_u, d, r_star, dtype)
+    V = haar_orthonormal(key_v, k, r_star, dtype)
+    s = jnp.asarray(singular_values, dtype)
+    return W0, U, s, V, (U * s) @ V.T
+
+
+def make_linear_problem(
+    d: int,
+    k: int,
+    r_star: int,
+    n_samples: int,
+    singular_values: Float[Array, " r_star"],
+    noise: Float[Array, ""] | float = 0.0,
+    *,
+    key: jax.Array,
+    dtype=jnp.float64,
+    return_data: bool = False,
+):
+    """The linear model y = (W0 + dW)^T x + eps with N samples, reduced to sufficient statistics.
+
+    Args:
+        d, k: input / output dimensions.
+        r_star: rank of dW.
+        n_samples: N.
+        singular_values: s_1..s_{r_star} of dW (e.g. from :func:`target_spectrum`).
+        noise: standard deviation of eps.
+        key: a ``jax.random.key``; the weights use one split, the data another, so the same key
+            gives the same W0 and dW as :func:`make_population_problem`.
+        dtype: float64 (default, for theory checks) or float32.
+        return_data: also return (X, Y), for tests that compare with the X-based loss.
+
+    Returns:
+        A :class:`LinearProblem` (and ``(X, Y)`` if ``return_data``).
+    """
+    key_weights, key_data = jax.random.split(key)
+    W0, U, s, V, dW = _draw_weights(key_weights, d, k, r_star, singular_values, dtype)
+    X, Y = sample_linear_data(key_data, W0 + dW, n_samples, noise)
+    residual = Y - X @ W0
+    sigma_hat = X.T @ X / n_samples
+    G = X.T @ residual / n_samples
+    loss_W0 = 0.5 * jnp.sum(residual**2) / n_samples
+    G_left, _, G_right = top_singular_subspaces(G, r_star)
+    problem = LinearProblem(W0, dW, G, sigma_hat, loss_W0, G_left, G_right, U, V, s)
+    return (problem, (X, Y)) if return_data else problem
+
+
+def make_population_problem(
+    d: int,
+    k: int,
+    r_star: int,
+    singular_values: Float[Array, " r_star"],
+    *,
+    key: jax.Array,
+    dtype=jnp.float64,
+) -> LinearProblem:
+    """Population mode (N -> infinity, Sigma = I): L(A, B) = ||A B - dW||_F^2 / 2 and G = dW.
+
+    This is HRP's setting, with M = W_target - W_init = dW (HRP writes the product B A^T).
+    """
+    key_weights, _ = jax.random.split(key)
+    W0, U, s, V, dW = _draw_weights(key_weights, d, k, r_star, singular_values, dtype)
+    loss_W0 = 0.5 * jnp.sum(dW**2)
+    G_left, _, G_right = top_singular_subspaces(dW, r_star)
+    return LinearProblem(W0, dW, dW, None, loss_W0, G_left, G_right, U, V, s)
