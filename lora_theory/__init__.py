@@ -61,5 +61,22 @@ from .problems import (
     top_singular_subspaces,
 )
 from .results import batch_to_dataframe, read_results, run_summary, write_results
+from .nonlinear import (
+    ACTIVATIONS,
+    NonlinearObjective,
+    NonlinearProblem,
+    activate,
+    activation_derivative,
+    make_nonlinear_problem,
+    sample_nonlinear_data,
+)
+from .theory_nonlinear import (
+    CLAIM7_KAPPAS,
+    Claim7Measurement,
+    claim7_config,
+    measure_claim7,
+    relu_precgd_rate_bound,
+)
+from .config import MODELS  # noqa: E402,F811  re-read: importing .nonlinear registered 'relu'
 
 __all__ = [name for name in dir() if not name.startswith("_")]

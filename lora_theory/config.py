@@ -34,9 +34,12 @@ __all__ = [
     "make_problem",
     "spectrum",
     "register_model",
+    "ACTIVATIONS",
 ]
 
 DTYPES = ("float64", "float32")
+#: activations of the nonlinear model (``model='relu'``; see :mod:`lora_theory.nonlinear`).
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu", "identity")
 
 #: model name -> builder(config, dynamic, key) -> problem.  Extended by :func:`register_model`.
 _MODEL_BUILDERS: dict[str, Any] = {}
@@ -258,6 +261,7 @@ def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunCo
     if c.model == "population" and c.noise != 0:
         _fail("noise", c.noise, "population mode has no label noise (use model='linear')")
     _check_float("leaky_slope", c.leaky_slope)
+    _check_choice("activation", c.activation, ACTIVATIONS)
     _check_choice("init", c.init, INITS)
     if c.init in VARIANTS:
         if c.variant is not None:

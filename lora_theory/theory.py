@@ -1,0 +1,266 @@
+"""The theory's predictions, as plain functions of the problem's parameters.
+
+Each function states the formula, the assumptions under which it is the prediction, and where it
+comes from: a theorem of LoRA-One (Zhang, Liu, Chen, ICML 2025, arXiv 2502.01235; theorem numbers
+of the ICML version), of HRP (Chen et al., arXiv 2502.07739), or a derivation made in this suite
+(then the docstring says so and gives it).  Where a paper states only an order (O(.), "<~"), the
+prediction is the exponent or slope of the law, and :mod:`lora_theory.claims` fits that across a
+sweep.  Claim 7's prediction (ReLU model, Thm 4.2) lives in :mod:`lora_theory.nonlinear`.
+
+Notation (the SPEC's): W = W0 + A B, A (d x r), B (r x k); dW of rank r_star with singular values
+s_1 >= ... >= s_{r*}; G = -grad_W L(W0) the one-step full gradient; Sigma_hat = X^T X / N; HRP's
+target M (= dW in population mode), its frozen factor's side has dimension n.
+
+Everything here is pure; array arguments may be traced (jit/vmap), scalar arguments may be Python
+numbers.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+__all__ = [
+    "alignment_time_bound",
+    "escape_time_slope",
+    "spectral_init_error_bound",
+    "finite_sample_error_law",
+    "FINITE_SAMPLE_EXPONENT",
+    "precgd_rate",
+    "gd_rate",
+    "GD_RATE_KAPPA_EXPONENT",
+    "frozen_orthonormal_factor_rate",
+    "projection_limit",
+    "random_frozen_factor_loss",
+    "eckart_young_loss",
+    "hrp_loss_bound",
+]
+
+Scalar = Float[Array, ""] | float
+
+#: exponent of the sqrt(d/N) law of Thm 3.3: the initial error of spectral init ~ N^{-1/2}.
+FINITE_SAMPLE_EXPONENT = -0.5
+#: exponent of gd's law: 1 - rate ~ kappa^{-1} (App. C.2; see :func:`gd_rate`).
+GD_RATE_KAPPA_EXPONENT = -1.0
+
+
+def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rstar: Scalar) -> Float[Array, "..."]:
+    """Thm 3.2's alignment time: t* = ln(sqrt(d) / theta) / ln(1 + eta lambda_{r*}(G)).
+
+    LoRA-One Thm 3.2 (linear model, ``random`` init with small alpha, r >= 2 r_star, GD with step
+    eta): within t* <~ ln(sqrt(d)/theta) / ln(1 + eta lambda_{r*}(G)) steps the top-r_star left
+    singular subspace of A_t is theta-aligned with G's, ||U_{G,perp}^T U_{A_t,r*}||_2 <= theta.
+    Here lambda_{r*}(G) is the r_star-th singular value of G.  The paper's "<~" hides a constant:
+    the power-iteration picture behind it (A_t's component along u_i grows like (1 + eta s_i)^t,
+    the rest stays O(alpha sqrt(d))) gives t* = [ln(sqrt(d)/theta) + ln C] / ln(1 + eta
+    lambda_{r*}), so the measurable law is that t* grows with slope 1 against this expression.
+
+    Args:
+        d: input dimension.
+        theta: alignment level (sine of the largest principal angle), 0 < theta < 1.
+        eta: GD step size.
+        lambda_rstar: lambda_{r*}(G), the r_star-th singular value of G.
+
+    Returns:
+        t* in steps (not rounded).
+    """
+    d = jnp.asarray(d, jnp.float64)
+    return jnp.log(jnp.sqrt(d) / theta) / jnp.log1p(eta * lambda_rstar)
+
+
+def escape_time_slope(eta: Scalar, lambda_rstar: Scalar) -> Float[Array, "..."]:
+    """Slope of the convergence time against ln(1 / alpha^2): 1 / (2 ln(1 + eta lambda_{r*}(G))).
+
+    The "double-edged sword" of LoRA-One Sec. 3 (smaller alpha aligns better but converges later),
+    made quantitative in this suite by the same power-iteration picture as Thm 3.2: from A_0 with
+    N(0, alpha^2) entries and B_0 = 0, both factors grow like alpha (1 + eta lambda_{r*})^t along
+    the slowest of G's top r_star directions, so A_t B_t reaches the size of dW after
+    t = ln(1/alpha^2) / (2 ln(1 + eta lambda_{r*})) + O(1) steps.  The time to reach a fixed
+    relative risk therefore grows with slope 1 / (2 ln(1 + eta lambda_{r*})) in ln(1/alpha^2).
+
+    Args:
+        eta: GD step size.
+        lambda_rstar: r_star-th singular value of G.
+
+    Returns:
+        Steps per unit of ln(1/alpha^2).
+    """
+    return 0.5 / jnp.log1p(eta * lambda_rstar)
+
+
+def spectral_init_error_bound(sigma_hat: Float[Array, "d d"], dW: Float[Array, "d k"]) -> Float[Array, ""]:
+    """Thm 3.3's bound: ||A_0 B_0 - dW||_op <= ||Sigma_hat - I||_op ||dW||_op.
+
+    LoRA-One Thm 3.3 (noiseless linear model, spectral init with gamma = 1 and r >= r_star): then
+    A_0 B_0 = G = Sigma_hat dW exactly, so A_0 B_0 - dW = (Sigma_hat - I) dW and the operator
+    norm is sub-multiplicative.  It holds on every instance (not only with high probability).
+
+    Args:
+        sigma_hat: X^T X / N.
+        dW: the downstream shift.
+
+    Returns:
+        ||Sigma_hat - I||_op ||dW||_op.
+    """
+    eye = jnp.eye(sigma_hat.shape[0], dtype=sigma_hat.dtype)
+    return jnp.linalg.norm(sigma_hat - eye, ord=2) * jnp.linalg.norm(dW, ord=2)
+
+
+def finite_sample_error_law(d: int | Scalar, n_samples: int | Scalar) -> Float[Array, "..."]:
+    """The sqrt(d / N) law of Thm 3.3: ||A_0 B_0 - dW||_op / ||dW||_op = O(sqrt(d / N)).
+
+    With Gaussian x, ||Sigma_hat - I||_op ~ 2 sqrt(d/N) + d/N (Bai-Yin), so the initial error of
+    spectral init falls like N^{-1/2} (slope :data:`FINITE_SAMPLE_EXPONENT` = -1/2 on log-log) once
+    N >> d.  The constant is not predicted; the exponent is.
+
+    Args:
+        d: input dimension.
+        n_samples: N.
+
+    Returns:
+        sqrt(d / N).
+    """
+    return jnp.sqrt(jnp.asarray(d, jnp.float64) / jnp.asarray(n_samples, jnp.float64))
+
+
+def precgd_rate(eta: Scalar) -> Float[Array, "..."]:
+    """Per-step rate of the risk under precgd near the optimum: (1 - eta)^2, for any kappa.
+
+    ScaledGD's law (Tong, Ma, Chi 2021; LoRA-One App. C.3 uses it), in population mode with
+    r = r_star, lam = 0 and 0 < eta <= 2/3.  Derivation (this suite's, first order in the error
+    E = A B - dW): the update is A' B' = A B - eta (E P_B + P_A E) + O(E^2) with P_A, P_B the
+    projections onto col(A), row(B).  On the tangent space E = P_A E + E P_B - P_A E P_B, the
+    block P_A E P_B is multiplied by 1 - 2 eta and the blocks P_A E P_B^perp, P_A^perp E P_B by
+    1 - eta, whatever the singular values of dW: ||E|| contracts by max(|1 - 2 eta|, 1 - eta)
+    = 1 - eta and the risk ||E||^2 / 2 by (1 - eta)^2.  With finite N the rate also depends on
+    Sigma_hat (not on kappa).
+
+    Args:
+        eta: step size.
+
+    Returns:
+        The risk's per-step contraction factor.
+    """
+    return (1.0 - jnp.asarray(eta)) ** 2
+
+
+def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
+    """Per-step rate of the risk under plain GD near a balanced optimum: (1 - eta s_{r*})^2.
+
+    LoRA-One App. C.2 (GD from spectral init converges linearly at a kappa-dependent rate).
+    Derivation (this suite's, population mode, r = r_star, at the balanced optimum A = U S^{1/2},
+    B = S^{1/2} V^T): A' B' = A B - eta (E B^T B + A A^T E) + O(E^2), so u_i^T E v_j contracts by
+    1 - eta (s_i + s_j) and the off-span blocks P_A^perp E v_j by 1 - eta s_j.  The slowest is
+    1 - eta s_{r*}; with eta <~ 1 / s_1 for stability, 1 - rate ~ 2 eta s_1 / kappa: the law
+    1 - rate ~ kappa^{-1} (:data:`GD_RATE_KAPPA_EXPONENT`).
+
+    Args:
+        eta: step size.
+        s_rstar: smallest nonzero singular value of dW.
+
+    Returns:
+        The risk's per-step contraction factor.
+    """
+    return (1.0 - jnp.asarray(eta) * jnp.asarray(s_rstar)) ** 2
+
+
+def frozen_orthonormal_factor_rate(eta: Scalar, scale_sq: Scalar) -> Float[Array, "..."]:
+    """Rate of GD on B alone when the frozen A has A^T A = c^2 I: (1 - eta c^2)^2 per step.
+
+    Population mode, asymmetric LoRA (only B trains), HRP's "wise" init A = c U_r.  The loss
+    ||A B - M||_F^2 / 2 is a quadratic in B with Hessian A^T A (x) I = c^2 I, so
+    B_t - B_* = (1 - eta c^2)^t (B_0 - B_*) and the excess loss contracts by (1 - eta c^2)^2
+    (exact, every step: the exponential convergence HRP states).
+
+    Args:
+        eta: step size.
+        scale_sq: c^2.
+
+    Returns:
+        The excess loss's per-step contraction factor.
+    """
+    return (1.0 - jnp.asarray(eta) * jnp.asarray(scale_sq)) ** 2
+
+
+def projection_limit(A: Float[Array, "n r"], M: Float[Array, "n m"]) -> Float[Array, "n m"]:
+    """The limit of asymmetric LoRA with A frozen: P_A M, P_A = A (A^T A)^{-1} A^T.
+
+    HRP (population mode, dB/dt = A^T (M - A B) in this suite's orientation): the loss is convex
+    in B and minimised by B_* = A^+ M, so A B_t -> P_A M, the projection of M onto span(A) (on the
+    left: the frozen factor is A, d x r, so n = d).  Computed from a thin QR, no inverse.
+
+    Args:
+        A: the frozen factor (full column rank).
+        M: the target.
+
+    Returns:
+        P_A M.
+    """
+    Q, _ = jnp.linalg.qr(A)
+    return Q @ (Q.T @ M)
+
+
+def random_frozen_factor_loss(M_fro_sq: Scalar, r: int, n: int) -> Float[Array, "..."]:
+    """Expected final loss with a Gaussian frozen factor: (1 - r/n) ||M||_F^2 / 2.
+
+    HRP's "random init gives a random low-rank result": span(A) of a Gaussian n x r A is a
+    Haar-random r-dimensional subspace, so E[P_A] = (r/n) I and
+    E ||(I - P_A) M||_F^2 = ||M||_F^2 - tr(E[P_A] M M^T) = (1 - r/n) ||M||_F^2.
+
+    Args:
+        M_fro_sq: ||M||_F^2.
+        r: LoRA rank.
+        n: dimension of the frozen factor's side (d when A is frozen).
+
+    Returns:
+        (1 - r/n) ||M||_F^2 / 2.
+    """
+    return 0.5 * (1.0 - r / n) * jnp.asarray(M_fro_sq)
+
+
+def eckart_young_loss(singular_values: Float[Array, " m"], r: int) -> Float[Array, ""]:
+    """The optimum of rank-r fitting: min_{rank <= r} ||X - M||_F^2 / 2 = sum_{i > r} s_i^2 / 2.
+
+    Eckart-Young-Mirsky; the limit of HRP's "wise" init (A frozen along M's top-r left singular
+    vectors) and of classic LoRA from a small init.
+
+    Args:
+        singular_values: s_1 >= s_2 >= ... of M.
+        r: LoRA rank.
+
+    Returns:
+        sum_{i > r} s_i^2 / 2.
+    """
+    return 0.5 * jnp.sum(singular_values[r:] ** 2)
+
+
+def hrp_loss_bound(singular_values: Float[Array, " m"], r: int, p: int, n: int) -> Float[Array, ""]:
+    """Bound on HRP's expected final loss: min{(1 - r/n) ||M||^2, sum_{i>r} s_i^2 + (1 - p/n) sum_{i<=r} s_i^2} / 2.
+
+    Derived in this suite from Ky Fan's inequality (not quoted from the HRP paper).  Setting:
+    population mode, asymmetric LoRA; the rank-p preheat with a Gaussian frozen A_p runs to its
+    limit P_p M (P_p the projection onto span(A_p), a Haar-random p-dim subspace, E[P_p] = (p/n) I);
+    HRP freezes A along the top-r left singular vectors U of P_p M (span U within span A_p, so
+    P_U M = P_U P_p M), and training B ends at the loss ||M||^2 / 2 - ||P_U P_p M||^2 / 2 with
+    ||P_U P_p M||^2 = sum_{i<=r} sigma_i(P_p M)^2.  Ky Fan: sum_{i<=r} sigma_i(X)^2 >= ||Q X V||^2
+    for any rank-r orthonormal Q (left) or V (right).  Three lines:
+
+    1. right V = V_r (M's top-r right singular vectors): sum_{i<=r} sigma_i(P_p M)^2
+       >= ||P_p M V_r||^2 = ||P_p U_r S_r||^2, whose expectation is (p/n) sum_{i<=r} s_i^2;
+    2. left Q = a Haar-random r-dim subspace of span(A_p) (Haar in R^n too): the expectation of
+       ||Q P_p M||^2 = ||Q M||^2 is (r/n) ||M||^2;
+    3. so 2 E[loss] <= ||M||^2 - max{(p/n) sum_{i<=r} s_i^2, (r/n) ||M||^2}, which is the min above.
+
+    Args:
+        singular_values: s_1 >= s_2 >= ... of M (all of them).
+        r: LoRA rank.
+        p: preheat rank (r <= p <= n).
+        n: dimension of the frozen factor's side.
+
+    Returns:
+        The bound on E[final loss].
+    """
+    sq = singular_values**2
+    total = jnp.sum(sq)
+    head = jnp.sum(sq[:r])
+    return 0.5 * jnp.minimum((1.0 - r / n) * total, (total - head) + (1.0 - p / n) * head)

@@ -1,0 +1,255 @@
+"""Property tests of the claims that hold instance by instance (and HRP's bound in expectation).
+
+Each test draws random problems (shape from a small set, so compiled programs are reused; kappa,
+init scale and seed free) and checks the claim on that instance:
+
+* LoRA-One Thm 3.1: B_t stays in G's row space at every step (to rounding);
+* LoRA-One Thm 3.3: ||A_0 B_0 - dW||_op <= ||Sigma_hat - I||_op ||dW||_op;
+* spectral / oracle init are aligned at step 0 in population mode;
+* HRP: with A frozen, B's training ends at P_A M for any frozen A; oracle directions reach
+  Eckart-Young's optimum;
+* ScaledGD: near the optimum, precgd contracts the risk by (1 - eta)^2 per step, for any kappa;
+* HRP's bound (this suite's, from Ky Fan) holds in expectation: Monte Carlo mean over seeds
+  <= bound + 4 standard errors.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax import lax
+
+import lora_theory as lt
+from lora_theory import claims, theory
+
+SEEDS = st.integers(min_value=0, max_value=2**16)
+KAPPAS = st.sampled_from([1.0, 3.0, 10.0, 100.0])
+
+
+def _population(d, k, r_star, kappa, seed):
+    s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
+    return lt.make_population_problem(d, k, r_star, s, key=jax.random.key(seed))
+
+
+# ---------------------------------------------------------------------------------------------
+# LoRA-One Thm 3.1 and Thm 3.3 (finite N, noiseless linear model)
+# ---------------------------------------------------------------------------------------------
+
+#: (d, k, r_star, rank, N, steps): rank from r_star (r = r_star) to 2 r_star + 1, N from d/2 to 8 d.
+THM31_SHAPES = [(8, 6, 2, 4, 64, 60), (12, 10, 3, 3, 24, 60), (10, 7, 1, 3, 5, 60)]
+
+
+@settings(max_examples=9)
+@given(
+    shape=st.sampled_from(THM31_SHAPES),
+    kappa=KAPPAS,
+    alpha=st.sampled_from([1e-3, 1e-1, 0.5]),
+    seed=SEEDS,
+)
+def test_thm31_B_stays_in_the_row_space_of_G_at_every_step(shape, kappa, alpha, seed):
+    sines = claims._claim1_compute(
+        claims._keys([seed]),
+        jnp.asarray([alpha]),
+        jnp.asarray(kappa),
+        jnp.asarray(0.0),
+        jnp.asarray(1.0 / 64),
+        jnp.asarray(0.0),
+        shape=shape,
+    )
+    sines = np.asarray(sines)[0, 0, 1:]  # every step t >= 1 (B_0 = 0 has no row space)
+    assert sines.shape == (shape[-1],)
+    assert np.max(sines) <= 1e-9, np.max(sines)
+
+
+THM33_SHAPES = [(10, 8, 2, 2, 20), (12, 9, 3, 5, 60), (16, 12, 1, 4, 200)]
+
+
+@settings(max_examples=9)
+@given(shape=st.sampled_from(THM33_SHAPES), kappa=KAPPAS, seed=SEEDS)
+def test_thm33_spectral_init_error_is_below_the_bound_on_every_instance(shape, kappa, seed):
+    error, bound, _ = claims._claim3_compute(
+        claims._keys([seed]), jnp.asarray(kappa), jnp.asarray(0.0), jnp.asarray(1.0), shape=shape
+    )
+    assert float(error[0]) <= float(bound[0]) * (1 + 1e-12)
+    # and the bound is the product of the two operator norms of the instance
+    d, k, r_star, _, n = shape
+    s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
+    problem = lt.make_linear_problem(d, k, r_star, n, s, 0.0, key=jax.random.split(jax.random.key(seed))[0])
+    expected = np.linalg.norm(np.asarray(problem.sigma_hat) - np.eye(d), 2) * np.linalg.norm(np.asarray(problem.dW), 2)
+    np.testing.assert_allclose(float(bound[0]), expected, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------
+# population mode: step-0 alignment, asymmetric limits
+# ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=12)
+@given(
+    shape=st.sampled_from([(10, 8, 2), (9, 12, 3), (7, 7, 1)]),
+    extra_rank=st.integers(min_value=0, max_value=3),
+    name=st.sampled_from(["spectral", "oracle"]),
+    kappa=KAPPAS,
+    seed=SEEDS,
+)
+def test_spectral_and_oracle_are_aligned_at_step_zero_in_population_mode(shape, extra_rank, name, kappa, seed):
+    d, k, r_star = shape
+    problem = _population(d, k, r_star, kappa, seed)
+    init = lt.initialise(problem, name, rank=r_star + extra_rank, key=jax.random.key(seed))
+    for reference_left, reference_right in [(problem.G_left, problem.G_right), (problem.dW_left, problem.dW_right)]:
+        assert float(lt.align_A(init.A, reference_left)) <= 1e-10
+        assert float(lt.align_B(init.B, reference_right)) <= 1e-10
+
+
+@functools.partial(jax.jit, static_argnames=("shape", "steps"))
+def _train_B_only(key, kappa, condition, *, shape, steps):
+    """Population problem, an arbitrary frozen A (Gaussian times a spread of column scales),
+    GD on B from 0 with eta = 1 / lambda_max(A^T A): final A B, P_A M, loss history."""
+    d, k, r_star, rank = shape
+    key_problem, key_a = jax.random.split(key)
+    s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
+    problem = lt.make_population_problem(d, k, r_star, s, key=key_problem)
+    scales = condition ** (-jnp.arange(rank, dtype=jnp.float64) / max(rank - 1, 1))
+    A = jax.random.normal(key_a, (d, rank), jnp.float64) * scales
+    lr = 1.0 / jnp.linalg.eigvalsh(A.T @ A)[-1]
+    final, _ = claims.factor_trajectory(
+        problem.objective(lt.LowRank.zeros(d, k, rank, jnp.float64)),
+        lt.LoRAFactors(A, jnp.zeros((rank, k), jnp.float64)),
+        steps=steps,
+        observe=lambda f: 0.0,
+        lr=lr,
+        train_factors="B",
+    )
+    return final.A @ final.B, theory.projection_limit(A, problem.dW), problem.dW
+
+
+@settings(max_examples=8)
+@given(
+    shape=st.sampled_from([(10, 8, 4, 2), (12, 6, 6, 3), (9, 9, 2, 3)]),
+    kappa=KAPPAS,
+    condition=st.sampled_from([1.0, 2.0, 4.0]),
+    seed=SEEDS,
+)
+def test_asymmetric_lora_converges_to_the_projection_P_A_M_for_any_frozen_A(shape, kappa, condition, seed):
+    AB, limit, M = _train_B_only(jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(condition), shape=shape, steps=4000)
+    # P_A M: the projection onto span(A) on the left (the frozen factor is A, d x r, so n = d)
+    assert np.linalg.norm(np.asarray(AB - limit)) <= 1e-8 * np.linalg.norm(np.asarray(M))
+    # ... which is not M itself (rank M > r): the limit is a projection, not the target
+    assert np.linalg.norm(np.asarray(limit - M)) >= 1e-3 * np.linalg.norm(np.asarray(M))
+
+
+@settings(max_examples=8)
+@given(shape=st.sampled_from([(10, 8, 5, 2), (12, 9, 6, 4)]), kappa=KAPPAS, seed=SEEDS)
+def test_oracle_directions_reach_the_eckart_young_optimum(shape, kappa, seed):
+    d, k, r_star, rank = shape
+    problem = _population(d, k, r_star, kappa, seed)
+    init = lt.initialise(problem, "oracle", rank=rank, key=jax.random.key(seed), variant="directions", alpha=1.0 / np.sqrt(d))
+    final, loss = jax.jit(
+        lambda A, B: claims.factor_trajectory(
+            problem.objective(init.offset),
+            lt.LoRAFactors(A, B),
+            steps=80,
+            observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
+            lr=0.5,
+            train_factors="B",
+        )
+    )(init.A, init.B)
+    optimum = float(theory.eckart_young_loss(problem.dW_singular_values, rank))
+    assert abs(float(loss[-1]) - optimum) <= 1e-10 * optimum
+    # exponentially: the excess loss contracts by exactly (1 - eta c^2)^2 = 1/4 per step
+    excess = np.asarray(loss[:20]) - optimum
+    np.testing.assert_allclose(excess[1:] / excess[:-1], float(theory.frozen_orthonormal_factor_rate(0.5, 1.0)), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# ScaledGD's rate near the optimum
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=("shape",))
+def _precgd_near_optimum(key, kappa, eta, delta, *, shape):
+    d, k, r_star = shape
+    key_problem, key_a, key_b = jax.random.split(key, 3)
+    s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
+    problem = lt.make_population_problem(d, k, r_star, s, key=key_problem)
+    root = jnp.sqrt(problem.dW_singular_values)
+    size = delta * jnp.sqrt(problem.dW_singular_values[-1])
+    A = problem.dW_left * root + size * jax.random.normal(key_a, (d, r_star), jnp.float64) / jnp.sqrt(d)
+    B = (problem.dW_right * root).T + size * jax.random.normal(key_b, (r_star, k), jnp.float64) / jnp.sqrt(k)
+    _, risk = claims.factor_trajectory(
+        problem.objective(lt.LowRank.zeros(d, k, r_star, jnp.float64)),
+        lt.LoRAFactors(A, B),
+        steps=12,
+        observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
+        optimizer="precgd",
+        lr=eta,
+        damping=0.0,
+    )
+    return risk
+
+
+@settings(max_examples=12)
+@given(
+    shape=st.sampled_from([(10, 8, 2), (12, 12, 4)]),
+    kappa=st.sampled_from([1.0, 10.0, 100.0, 1000.0]),
+    eta=st.sampled_from([0.1, 0.25, 0.5, 0.6]),
+    seed=SEEDS,
+)
+def test_precgd_contracts_the_risk_by_the_predicted_factor_near_the_optimum(shape, kappa, eta, seed):
+    risk = np.asarray(_precgd_near_optimum(jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(eta), jnp.asarray(1e-6), shape=shape))
+    ratios = risk[1:] / risk[:-1]
+    predicted = float(theory.precgd_rate(eta))
+    # first order in the error: every step contracts at least by (1 - eta)^2, whatever kappa
+    # (the second-order term is O(||E|| / s_r*) ~ 1e-6 here; 1e-3 leaves room for it)
+    assert np.all(ratios <= predicted * (1 + 1e-3)), (ratios, predicted)
+
+
+# ---------------------------------------------------------------------------------------------
+# HRP's bound in expectation (Monte Carlo)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.partial(jax.jit, static_argnames=("shape",))
+def _hrp_final_losses(keys, kappa, *, shape):
+    """Per seed: the final loss of HRP (precgd preheat to its limit, directions, B-only GD)."""
+    d, k, r_star, rank, p = shape
+
+    def one(key):
+        key_problem, key_init = jax.random.split(key)
+        s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
+        problem = lt.make_population_problem(d, k, r_star, s, key=key_problem)
+        init = lt.initialise(
+            problem, "hrp", rank=rank, key=key_init, alpha=1.0 / np.sqrt(d), preheat_rank=p, preheat_steps=3,
+            preheat_optimizer="precgd", preheat_lr=1.0, preheat_damping=1e-13, preheat_train_factors="B",
+        )
+        _, loss = claims.factor_trajectory(
+            problem.objective(init.offset),
+            init.factors,
+            steps=100,
+            log_every=100,
+            observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
+            lr=0.5,
+            train_factors="B",
+        )
+        return loss[-1], s
+
+    return lax.map(one, keys)  # batch-1 LAPACK calls: see claims._LAPACK_NOTE
+
+
+@settings(max_examples=6)
+@given(
+    shape=st.sampled_from([(16, 20, 16, 2, 4), (16, 12, 12, 3, 8), (12, 12, 12, 2, 6)]),
+    kappa=st.sampled_from([1.0, 10.0, 100.0]),
+    first_seed=st.integers(min_value=0, max_value=10**6),
+)
+def test_hrp_is_never_worse_than_the_ky_fan_bound_in_expectation(shape, kappa, first_seed):
+    d, k, r_star, rank, p = shape
+    n_seeds = 32
+    losses, s = _hrp_final_losses(claims._keys(range(first_seed, first_seed + n_seeds)), jnp.asarray(kappa), shape=shape)
+    losses = np.asarray(losses)
+    bound = float(theory.hrp_loss_bound(s[0], rank, p, d))
+    margin = 4.0 * np.std(losses, ddof=1) / np.sqrt(n_seeds) + 1e-9 * bound  # 4 standard errors
+    assert np.mean(losses) <= bound + margin, (np.mean(losses), bound, margin)
