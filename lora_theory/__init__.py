@@ -79,4 +79,7 @@ from .theory_nonlinear import (
 )
 from .config import MODELS  # noqa: E402,F811  re-read: importing .nonlinear registered 'relu'
 
+from . import theory
+from .claims import CLAIMS, CheckResult, Claim, ClaimRun, claim_ids, get_claim, run_claim
+
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -17,7 +17,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser", "train_command"]
 
 #: modules that add subcommands; each has ``add_commands(subparsers)``.
-_COMMAND_MODULES: tuple[str, ...] = ("lora_theory.cli_verify",)
+_COMMAND_MODULES: tuple[str, ...] = ("lora_theory.cli_verify", "lora_theory.cli_figures")
 
 
 def _floats(text: str) -> list[float]:

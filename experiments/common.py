@@ -1,0 +1,227 @@
+"""Shared machinery of the figure experiments: config overrides, chunked runs, per-seed problems, I/O.
+
+Every experiment module (``experiments/f*.py``) has a frozen config dataclass with ``quick()`` and
+``full()`` presets, ``run(config, out_dir, progress) -> DataFrame`` (computes through the engine and
+writes ``{out_dir}/{NAME}.parquet`` + ``.json``) and ``plot(df, metadata, figures_dir)`` (draws from
+saved results only).
+
+**Why seeds are run in chunks.**  jaxlib 0.10.2 on CPU can deadlock when a compiled program runs
+several independent *batched* LAPACK calls (QR, eigh, Cholesky) at once: each occupies a thread of
+the intra-op pool and then waits for batch sub-tasks queued on the same, exhausted pool (seen here
+with 10 seeds x 5 grid points in one ``simulate``; jaxlib 0.11.1+ compiles that parallel path out).
+:func:`simulate_chunked` therefore calls :func:`lora_theory.simulate` on a few seeds at a time
+(``seeds_per_call``, same shapes, so one compile serves every chunk), which also gives the progress
+bar its ticks.  Per-seed problem quantities (:func:`per_seed`) are mapped over seeds with
+``lax.map`` (LAPACK batch size 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+import typing
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import lora_theory as lt
+
+__all__ = [
+    "OverrideError",
+    "apply_overrides",
+    "config_fields",
+    "progress_bar",
+    "simulate_chunked",
+    "per_seed",
+    "problem_key",
+    "save",
+    "last_step",
+    "tail_rate",
+    "first_step_at_or_below",
+]
+
+#: seeds per ``simulate`` call (see the module docstring: keeps LAPACK batches small).
+SEEDS_PER_CALL = 5
+
+
+class OverrideError(ValueError):
+    """A ``--set key=value`` override that does not name a field of the config, or a bad value."""
+
+
+def config_fields(config_type) -> dict[str, Any]:
+    """Field name -> resolved type of a config dataclass."""
+    hints = typing.get_type_hints(config_type)
+    return {f.name: hints[f.name] for f in dataclasses.fields(config_type)}
+
+
+def _parse(text: str, kind, name: str):
+    origin = typing.get_origin(kind)
+    args = typing.get_args(kind)
+    if origin is typing.Union or (origin is not None and type(None) in args):
+        inner = [a for a in args if a is not type(None)]
+        if text.strip().lower() in ("none", "null", ""):
+            return None
+        return _parse(text, inner[0], name)
+    if origin is tuple:
+        element = args[0] if args else str
+        return tuple(_parse(v, element, name) for v in text.split(",") if v.strip())
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise OverrideError(f"{name}={text!r}: expected a boolean (true/false)")
+    if kind is int:
+        try:
+            value = float(text)
+        except ValueError:
+            raise OverrideError(f"{name}={text!r}: expected an integer") from None
+        if not value.is_integer():
+            raise OverrideError(f"{name}={text!r}: expected an integer")
+        return int(value)
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise OverrideError(f"{name}={text!r}: expected a number") from None
+    return text
+
+
+def apply_overrides(config, overrides: Iterable[str] | Mapping[str, str]):
+    """Return ``config`` with ``key=value`` overrides applied, each parsed to its field's type.
+
+    Tuples take comma-separated values (``alpha2s=1,0.01``).  An unknown key raises
+    :class:`OverrideError` listing the valid keys.
+    """
+    if not isinstance(overrides, Mapping):
+        pairs = {}
+        for item in overrides:
+            if "=" not in item:
+                raise OverrideError(f"--set {item!r}: expected key=value")
+            key, value = item.split("=", 1)
+            pairs[key.strip()] = value.strip()
+        overrides = pairs
+    fields = config_fields(type(config))
+    changes = {}
+    for key, text in overrides.items():
+        if key not in fields:
+            raise OverrideError(
+                f"unknown key {key!r} for {type(config).__name__}; valid keys: {', '.join(sorted(fields))}"
+            )
+        changes[key] = _parse(str(text), fields[key], key)
+    return dataclasses.replace(config, **changes)
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr, silent when disabled or when stderr is not a terminal."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled or not sys.stderr.isatty(), leave=False)
+
+
+def simulate_chunked(
+    jobs: Sequence[tuple[Mapping[str, Any], lt.RunConfig, Mapping[str, Sequence[float]]]],
+    seeds: int,
+    *,
+    desc: str,
+    progress: bool,
+    seeds_per_call: int = SEEDS_PER_CALL,
+) -> tuple[pd.DataFrame, float]:
+    """Run every job ``(constant columns, config, sweep)`` for ``seeds`` seeds, a few seeds per call.
+
+    Each job is one compiled program (its static config); the seeds go ``seeds_per_call`` at a
+    time (the last chunk padded with extra seeds, then dropped, so every call has one shape).
+
+    Returns:
+        (tidy DataFrame of every run with the constant columns added, total wall time in s).
+    """
+    per_call = max(1, min(seeds_per_call, seeds))
+    chunks = [list(range(start, min(start + per_call, seeds))) for start in range(0, seeds, per_call)]
+    frames, wall = [], 0.0
+    with progress_bar(len(jobs) * len(chunks), desc, progress) as bar:
+        for columns, config, sweep in jobs:
+            for chunk in chunks:
+                padded = chunk + list(range(seeds, seeds + per_call - len(chunk)))
+                batch = lt.simulate(config, seeds=padded, sweep=sweep)
+                wall += batch.wall_time
+                df = lt.batch_to_dataframe(batch, **columns)
+                frames.append(df[df["seed"] < seeds])
+                bar.update(1)
+    return pd.concat(frames, ignore_index=True), wall
+
+
+def problem_key(seed: int) -> jax.Array:
+    """The key :func:`lora_theory.simulate` builds seed ``seed``'s problem from (its first split)."""
+    return jax.random.split(jax.random.key(seed))[0]
+
+
+def per_seed(config: lt.RunConfig, seeds: Sequence[int], quantities: Callable, dynamic=None) -> dict[str, np.ndarray]:
+    """Evaluate ``quantities(problem) -> dict of arrays`` on the problem of each seed.
+
+    The problems are those :func:`lora_theory.simulate` trains on (same keys); mapped over the
+    seeds with ``lax.map`` (see the module docstring).
+    """
+
+    @jax.jit
+    def compute(keys):
+        return jax.lax.map(lambda key: quantities(lt.make_problem(config, dynamic, key=key)), keys)
+
+    keys = jax.vmap(problem_key)(jnp.asarray(np.asarray(seeds), jnp.uint32))
+    return {name: np.asarray(value) for name, value in compute(keys).items()}
+
+
+def save(df: pd.DataFrame, out_dir, name: str, config, wall_time: float, **extra) -> pd.DataFrame:
+    """Write ``df`` and a sidecar (the experiment's config, wall time, extras) atomically."""
+    metadata = {
+        "experiment": name,
+        "config": dataclasses.asdict(config),
+        "wall_time_s": wall_time,
+        **extra,
+    }
+    lt.write_results(df, out_dir, name, metadata)
+    return df
+
+
+def last_step(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows at each run's last logged step."""
+    return df[df["step"] == df["step"].max()]
+
+
+def tail_rate(steps, risk, *, floor: float = 1e-24, tail_fraction: float = 0.3) -> float:
+    """Asymptotic per-step rate of a logged risk sequence: exp(slope of log risk) over its tail.
+
+    The usable points are those before the risk first drops below ``floor * risk[0]`` (the rounding
+    floor); the fit uses the last ``tail_fraction`` of them (at least 3), where the slowest mode
+    dominates, i.e. the rate the theorems state.  NaN if fewer than 3 usable points.
+    """
+    steps = np.asarray(steps, np.float64)
+    risk = np.asarray(risk, np.float64)
+    if risk.size < 3 or not np.isfinite(risk).all() or risk[0] <= 0:
+        return math.nan
+    below = np.nonzero(risk <= floor * risk[0])[0]
+    usable = int(below[0]) if below.size else risk.size
+    start = min(int(usable * (1.0 - tail_fraction)), usable - 3)
+    if start < 0:
+        return math.nan
+    x, y = steps[start:usable], np.log(risk[start:usable])
+    slope = np.polyfit(x, y, 1)[0]
+    return float(np.exp(slope))
+
+
+def first_step_at_or_below(steps, values, level: float) -> float:
+    """The first logged step where ``values <= level`` (NaN if never)."""
+    hit = np.nonzero(np.asarray(values) <= level)[0]
+    return float(np.asarray(steps)[hit[0]]) if hit.size else math.nan
+
+
+def timed(fn, *args, **kwargs):
+    """(fn(*args, **kwargs), seconds)."""
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start

@@ -1,0 +1,130 @@
+"""The figure experiments and their CLI: presets valid, --set checked, run writes results, plot only reads."""
+
+import dataclasses
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+
+import lora_theory as lt
+from experiments import MODULES, REGISTRY
+from experiments.common import OverrideError, apply_overrides, per_seed, tail_rate
+from lora_theory.cli import main
+
+TINY_F1 = ["d=10", "k=10", "r_star=2", "rank=4", "n_factor=4", "steps=20", "log_every=5", "alpha2s=1,0.0001"]
+
+
+def _run_configs(name, config):
+    """Every RunConfig an engine-based experiment would simulate."""
+    module = REGISTRY[name]
+    if name == "f1":
+        return [config.run_config()]
+    if name == "f1b":
+        return [config.run_config(d) for d in config.ds]
+    if name == "f2":
+        return [config.run_config(init, variant) for _, init, variant in module.INITS]
+    if name in ("f4", "f6"):
+        return [config.run_config(i, o) for i in module.INITS for o in module.OPTIMIZERS]
+    if name == "f5":
+        return [rc for _, rc, _ in module.jobs(config)]
+    if name == "f7":
+        return [config.spectral_config(n) for n in config.n_factors] + [config.alignment_config(d) for d in config.ds]
+    return []  # f3: the scalar toy has no RunConfig
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_presets_are_valid(name):
+    module = REGISTRY[name]
+    assert module.NAME == name and module.TITLE
+    for preset in (module.Config.quick(), module.Config.full()):
+        assert dataclasses.is_dataclass(preset)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            preset.seeds = 1
+        for rc in _run_configs(name, preset):
+            lt.validate(rc)
+    assert module.Config.full().seeds >= 50
+    assert module.Config.quick().seeds < module.Config.full().seeds
+
+
+def test_set_overrides_are_parsed_and_checked():
+    config = apply_overrides(REGISTRY["f1"].Config.quick(), ["steps=30", "lr=0.1", "alpha2s=1,0.01"])
+    assert config.steps == 30 and config.lr == 0.1 and config.alpha2s == (1.0, 0.01)
+    with pytest.raises(OverrideError, match="valid keys: .*alpha2s.*steps"):
+        apply_overrides(config, ["stepz=3"])
+    with pytest.raises(OverrideError, match="expected an integer"):
+        apply_overrides(config, ["steps=2.5"])
+
+
+def test_cli_set_unknown_key_lists_valid_keys(tmp_path, capsys):
+    code = main(["run", "f2", "--quick", "--set", "nonsense=1", "--out", str(tmp_path), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'nonsense'" in err and "valid keys:" in err and "singular_values" in err
+    assert main(["run", "f99", "--out", str(tmp_path)]) == 2
+    assert "valid experiments: f1, f1b" in capsys.readouterr().err
+
+
+def test_run_writes_parquet_and_json_and_plot_only_reads(tmp_path, monkeypatch):
+    out, figs = tmp_path / "results", tmp_path / "figs"
+    args = ["run", "f1", "--seeds", "2", "--out", str(out), "--quiet"]
+    for item in TINY_F1:
+        args += ["--set", item]
+    assert main(args) == 0
+    df = pd.read_parquet(out / "f1.parquet")
+    meta = json.loads((out / "f1.json").read_text())
+    assert set(df["seed"]) == {0, 1} and len(df) == 2 * 2 * 5  # seeds x alphas x logged steps
+    for column in ("alpha2", "risk", "align_A_G", "lambda_rstar_G", "angle_G_dW", "step"):
+        assert column in df.columns
+    assert meta["experiment"] == "f1" and meta["config"]["steps"] == 20 and "wall_time_s" in meta
+    assert "jax_version" in meta and "git_commit" in meta
+
+    def no_compute(*_, **__):
+        raise AssertionError("plot must not recompute")
+
+    import experiments.common as common
+
+    monkeypatch.setattr(lt, "simulate", no_compute)
+    monkeypatch.setattr(common, "simulate_chunked", no_compute)
+    monkeypatch.setattr(common, "per_seed", no_compute)
+    assert main(["plot", "f1", "--out", str(out), "--figures-dir", str(figs)]) == 0
+    assert (figs / "f1.png").stat().st_size > 10_000 and (figs / "f1.pdf").exists()
+    assert main(["plot", "f2", "--out", str(out), "--figures-dir", str(figs)]) == 2  # no results: clear error
+
+
+def test_scalar_toy_reaches_the_minimiser_curve(tmp_path):
+    module = REGISTRY["f3"]
+    config = dataclasses.replace(module.Config.quick(), seeds=3, steps=400, log_every=20)
+    df = module.run(config, tmp_path, progress=False)
+    last = df[df["step"] == 400]
+    assert len(last) == 4 and set(last["init"]) == {"random", "spectral"}
+    assert (last["dist_to_minimisers"] < 1e-3).all()  # b a = beta at the end
+    X, y = module.toy_data(config)
+    a0, b0 = module.spectral_toy_init(X, y, 1.0)
+    G = X.T @ y / y.shape[0]
+    np.testing.assert_allclose(np.asarray(b0 * a0), np.asarray(G), rtol=1e-12)  # a_0 b_0 = G (gamma = 1)
+    paths = module.plot(*lt.read_results(tmp_path, "f3"), tmp_path / "figs")
+    assert all(p.exists() for p in paths)
+
+
+def test_per_seed_rebuilds_the_engines_problems():
+    rc = lt.RunConfig(d=8, k=6, r_star=2, rank=2, n_samples=40, init="spectral", steps=0, log_every=1)
+    batch = lt.simulate(rc, seeds=[3, 4])
+    risk0 = np.asarray(batch.trajectory.metrics["risk"])[:, 0, 0]
+
+    def quantities(problem):
+        U, s, Vt = jnp.linalg.svd(problem.G, full_matrices=False)
+        G_r = (U[:, :2] * s[:2]) @ Vt[:2]
+        return {"risk0": 0.5 * jnp.sum((G_r - problem.dW) ** 2)}
+
+    np.testing.assert_allclose(per_seed(rc, [3, 4], quantities)["risk0"], risk0, rtol=1e-10)
+
+
+def test_tail_rate_recovers_a_geometric_rate():
+    steps = np.arange(0, 200, 5)
+    risk = 3.0 * 0.9**steps + 0.0
+    assert tail_rate(steps, risk) == pytest.approx(0.9, rel=1e-9)
+    assert math.isnan(tail_rate(steps[:2], risk[:2]))
