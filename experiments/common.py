@@ -5,14 +5,15 @@ Every experiment module (``experiments/f*.py``) has a frozen config dataclass wi
 writes ``{out_dir}/{NAME}.parquet`` + ``.json``) and ``plot(df, metadata, figures_dir)`` (draws from
 saved results only).
 
-**Why seeds are run in chunks.**  jaxlib 0.10.2 on CPU can deadlock when a compiled program runs
-several independent *batched* LAPACK calls (QR, eigh, Cholesky) at once: each occupies a thread of
-the intra-op pool and then waits for batch sub-tasks queued on the same, exhausted pool (seen here
-with 10 seeds x 5 grid points in one ``simulate``; jaxlib 0.11.1+ compiles that parallel path out).
-:func:`simulate_chunked` therefore calls :func:`lora_theory.simulate` on a few seeds at a time
-(``seeds_per_call``, same shapes, so one compile serves every chunk), which also gives the progress
-bar its ticks.  Per-seed problem quantities (:func:`per_seed`) are mapped over seeds with
-``lax.map`` (LAPACK batch size 1).
+**Why one run per call.**  jaxlib 0.10.2 on CPU can deadlock when a compiled program runs several
+independent *batched* LAPACK calls (QR, eigh, Cholesky) at once: each occupies a thread of the
+intra-op pool and then waits for batch sub-tasks queued on the same, exhausted pool (seen here
+with 10 seeds x 5 grid points, and with 5 seeds x 2 kappas of F5, in one ``simulate``; gdb shows
+both pool threads in ``jax::ParallelBatchMap`` under ``lapack_dgeqrf_ffi``; jaxlib 0.11.1+ compiles
+that parallel path out).  A LAPACK call with batch size 1 does not use that path, so
+:func:`simulate_chunked` calls :func:`lora_theory.simulate` on one seed and one grid point at a time
+(same shapes, so one compile serves every call), which also gives the progress bar its ticks.
+Per-seed problem quantities (:func:`per_seed`) are mapped over seeds with ``lax.map``.
 """
 
 from __future__ import annotations
@@ -45,10 +46,6 @@ __all__ = [
     "tail_rate",
     "first_step_at_or_below",
 ]
-
-#: seeds per ``simulate`` call (see the module docstring: keeps LAPACK batches small).
-SEEDS_PER_CALL = 5
-
 
 class OverrideError(ValueError):
     """A ``--set key=value`` override that does not name a field of the config, or a bad value."""
@@ -131,28 +128,31 @@ def simulate_chunked(
     *,
     desc: str,
     progress: bool,
-    seeds_per_call: int = SEEDS_PER_CALL,
 ) -> tuple[pd.DataFrame, float]:
-    """Run every job ``(constant columns, config, sweep)`` for ``seeds`` seeds, a few seeds per call.
+    """Run every job ``(constant columns, config, sweep)`` for ``seeds`` seeds, one run per call.
 
-    Each job is one compiled program (its static config); the seeds go ``seeds_per_call`` at a
-    time (the last chunk padded with extra seeds, then dropped, so every call has one shape).
+    Each job is one compiled program (its static config).  Each call runs one seed at one grid
+    point of the sweep (a singleton sweep, so every call has the same shapes and the values stay
+    traced: one compile serves them all), which keeps every LAPACK batch at size 1 (see the module
+    docstring).
 
     Returns:
         (tidy DataFrame of every run with the constant columns added, total wall time in s).
     """
-    per_call = max(1, min(seeds_per_call, seeds))
-    chunks = [list(range(start, min(start + per_call, seeds))) for start in range(0, seeds, per_call)]
+    import itertools
+
     frames, wall = [], 0.0
-    with progress_bar(len(jobs) * len(chunks), desc, progress) as bar:
+    n_points = [int(np.prod([len(v) for v in sweep.values()])) if sweep else 1 for _, _, sweep in jobs]
+    with progress_bar(seeds * sum(n_points), desc, progress) as bar:
         for columns, config, sweep in jobs:
-            for chunk in chunks:
-                padded = chunk + list(range(seeds, seeds + per_call - len(chunk)))
-                batch = lt.simulate(config, seeds=padded, sweep=sweep)
-                wall += batch.wall_time
-                df = lt.batch_to_dataframe(batch, **columns)
-                frames.append(df[df["seed"] < seeds])
-                bar.update(1)
+            names = list(sweep)
+            for values in itertools.product(*(list(sweep[n]) for n in names)):
+                point = {n: [v] for n, v in zip(names, values)}
+                for seed in range(seeds):
+                    batch = lt.simulate(config, seeds=[seed], sweep=point)
+                    wall += batch.wall_time
+                    frames.append(lt.batch_to_dataframe(batch, **columns))
+                    bar.update(1)
     return pd.concat(frames, ignore_index=True), wall
 
 

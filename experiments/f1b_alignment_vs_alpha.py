@@ -117,6 +117,12 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         conv = table("conv_step")
         P.band(ax_time, a2, conv, label=f"d = {d}", color=color, marker="o", markersize=3, log=False)
         ax_align.axhline(float(sub["angle_G_dW"].mean()), color=color, linestyle=":", linewidth=1.0)
+        diverged = sub.groupby("alpha2")["diverged"].sum()
+        for a2_bad, count in diverged[diverged > 0].items():
+            risk_mean = P.summarise(sub[sub["alpha2"] == a2_bad]["final_risk"].to_numpy()[:, None], log=True)[0][0]
+            ax_risk.annotate(f"{count}/{sub['seed'].nunique()} diverged", (a2_bad, risk_mean),
+                             xytext=(2, -75), textcoords="offset points", ha="right",
+                             arrowprops=dict(arrowstyle="-", color=color, lw=0.6), fontsize=7, color=color)
         # theory: slope 1/(2 ln(1 + eta lambda)) per unit of ln(1/alpha^2), through the smallest alpha^2
         slope = float(escape_time_slope(cfg["lr"], float(sub["lambda_rstar_G"].mean())))
         anchor = np.nanmean(conv[:, 0]) if np.isfinite(conv[:, 0]).any() else np.nan

@@ -112,18 +112,18 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         for opt, marker in zip(OPTIMIZERS, ("o", "s")):
             sub = rates[(rates["init"] == init) & (rates["optimizer"] == opt)]
             table = sub.pivot(index="seed", columns="kappa", values="rho")[kappas].to_numpy()
-            P.band(ax, kappas, 1.0 - table, label=f"{opt} (measured)", marker=marker, markersize=4,
+            P.band(ax, kappas, 1.0 - table, label=opt, marker=marker, markersize=4,
                    linestyle=P.OPTIMIZER_STYLES[opt], log=True)
         P.theory(ax, k_line, 1.0 - float(precgd_rate(cfg["lr"])) + 0 * k_line, color="C1",
-                 label=r"precgd: $1-(1-\eta)^2$")
+                 label=r"$1-(1-\eta)^2$")
         lam_min = float(df.drop_duplicates("seed")["sigma_hat_min"].mean())
         P.theory(ax, k_line, 1.0 - (1.0 - cfg["lr"] * lam_min) ** 2 + 0 * k_line, color="C1",
-                 linestyle=(0, (6, 2, 1, 2)), label=r"precgd, finite N: $1-(1-\eta\lambda_{\min}(\hat\Sigma))^2$")
+                 linestyle=(0, (6, 2, 1, 2)), label=r"$1-(1-\eta\lambda_{\min}(\hat\Sigma))^2$")
         P.theory(ax, k_line, 1.0 - np.asarray(gd_rate(cfg["lr"], 1.0 / k_line)), color="C0",
-                 label=r"gd: $1-(1-\eta/\kappa)^2$")
+                 label=r"$1-(1-\eta/\kappa)^2$")
         ax.set(xlabel=r"$\kappa = s_1/s_{r^*}$", ylabel=r"$1-\rho$ (fitted rate $\rho$ of the risk)",
                title=f"{init} init: rate vs $\\kappa$")
-        P.legend(ax, loc="lower left")
+        P.legend(ax, loc="lower left", fontsize=7)
     P.caption(fig, f"linear model, d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
                    f"$\\lambda$ = {cfg['damping']:g}, random: $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
                    f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory")

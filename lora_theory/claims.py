@@ -1206,13 +1206,15 @@ _REGISTRY: list[Claim] = [
         prediction="theory.alignment_time_bound (law: t* against it has slope 1); theory.escape_time_slope "
         "(suite's law: convergence time grows by 1/(2 ln(1+eta lambda_r*)) per unit of ln(1/alpha^2)); signs of "
         "the alpha and d trends.",
-        verdict_rule="fitted slopes within tolerance of the prediction (seed mean); trend signs on every seed.",
+        verdict_rule="fitted slopes within tolerance of the prediction: law_tol = 0.15 on the slope over theta and d, "
+        "d_law_tol = 0.35 on the slope across d alone (full size only: it separates the sqrt(d) law, slope 1, from a "
+        "d law, slope 1/2, and from no d dependence, 0; per-seed fits scatter by ~0.5); trend signs on every seed.",
         quick=dict(_F1, ds=(25, 100), k=None, n_factor=16, alpha2s=(1e-3, 1e-4, 1e-5, 1e-6),
                    thetas=(0.4, 0.2, 0.1), steps=800, conv_level=1e-4, seeds=4, law_slope=1.0, law_tol=0.15,
                    d_law_tol=None),
         full=dict(_F1, ds=(50, 100, 200, 400), k=None, n_factor=16, alpha2s=(1e-3, 1e-4, 1e-5, 1e-6, 1e-7),
                   thetas=(0.4, 0.3, 0.2, 0.1), steps=1200, conv_level=1e-4, seeds=10, law_slope=1.0, law_tol=0.15,
-                  d_law_tol=0.25),
+                  d_law_tol=0.35),
         measure=_measure_claim2,
         judge=_judge_claim2,
     ),

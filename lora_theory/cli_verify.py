@@ -42,7 +42,6 @@ def add_commands(subparsers) -> None:
 
 def verify_command(args) -> int:
     import jax
-    import pandas as pd
 
     from .claims import claim_ids, format_table, get_claim, results_frame, run_claim
     from .config import ConfigError
@@ -79,8 +78,7 @@ def verify_command(args) -> int:
     parquet, _ = write_results(df, args.out, name, metadata)
     print(format_table(runs))
     failed = df[df["verdict"] == "FAIL"]
-    with pd.option_context("display.width", 200):
-        summary = "all checks pass" if failed.empty else f"{len(failed)} check(s) FAIL (claims {', '.join(sorted(set(failed['claim'])))})"
+    summary = "all checks pass" if failed.empty else f"{len(failed)} check(s) FAIL (claims {', '.join(sorted(set(failed['claim'])))})"
     print(f"\n{summary}; {len(ids)} claim(s), {size} size, {wall:.1f} s on {jax.default_backend()}; results: {parquet}")
     return 0 if failed.empty else 1
 

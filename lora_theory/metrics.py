@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Float
 
 __all__ = [
@@ -47,8 +48,7 @@ __all__ = [
     "sym_eigh",
     "small_singular_values",
     "householder_r",
-    "cholesky_small",
-    "spd_solve",
+        "spd_solve",
 ]
 
 METRIC_NAMES = (
@@ -68,207 +68,249 @@ METRIC_NAMES = (
 # ---------------------------------------------------------------------------------------------
 # small dense linear algebra in plain jax.numpy (vmap-friendly, no LAPACK custom calls)
 # ---------------------------------------------------------------------------------------------
+#
+# Each kernel below works on a batch held in the *last* axis (n x n x batch), so that every
+# elementwise operation runs over the whole batch with full vector width; the loops over
+# rotations / columns are unrolled (n = the LoRA rank is small and static).  ``_batch_last``
+# wraps a kernel with ``jax.custom_batching.custom_vmap`` so that ``vmap`` (nested: seeds x
+# grid) moves its batch axes to the end instead of tracing the kernel per element.
 
 _MAX_SWEEPS = 40
 
 
+def _batch_last(kernel):
+    """A function of unbatched arrays that, under (nested) ``vmap``, calls ``kernel`` once with
+    every batch axis flattened into one trailing axis."""
+
+    def build(n_batch: int):
+        @custom_vmap
+        def f(*args):
+            if n_batch == 0:
+                out = kernel(*(a[..., None] for a in args))
+                return jax.tree.map(lambda o: o[..., 0], out)
+            batch_shape = args[0].shape[args[0].ndim - n_batch :]
+            flat = [a.reshape(a.shape[: a.ndim - n_batch] + (-1,)) for a in args]
+            out = kernel(*flat)
+            return jax.tree.map(lambda o: o.reshape(o.shape[:-1] + batch_shape), out)
+
+        @f.def_vmap
+        def rule(axis_size, in_batched, *args):
+            moved = [
+                jnp.moveaxis(a, 0, -1) if batched else jnp.broadcast_to(a[..., None], a.shape + (axis_size,))
+                for a, batched in zip(args, in_batched)
+            ]
+            out = build(n_batch + 1)(*moved)
+            return jax.tree.map(lambda o: jnp.moveaxis(o, -1, 0), out), jax.tree.map(lambda _: True, out)
+
+        return f
+
+    base = build(0)
+    return functools.wraps(kernel)(lambda *args: base(*args))
+
+
 @functools.lru_cache(maxsize=None)
-def _tournament(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _tournament(n: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
     """Round-robin pairings of n (even) indices: (p, q, inverse permutation) per round.
 
     Every round pairs all n indices into n/2 disjoint pairs (p < q), so the n/2 rotations of a
     round commute and are applied at once; n - 1 rounds visit every pair once (one sweep).
     """
     players = list(range(n))
-    ps, qs = [], []
+    rounds = []
     for _ in range(n - 1):
         pairs = [(players[i], players[n - 1 - i]) for i in range(n // 2)]
-        ps.append([min(a, b) for a, b in pairs])
-        qs.append([max(a, b) for a, b in pairs])
+        p = np.asarray([min(a, b) for a, b in pairs])
+        q = np.asarray([max(a, b) for a, b in pairs])
+        rounds.append((p, q, np.argsort(np.concatenate([p, q]))))
         players = [players[0], players[-1], *players[1:-1]]
-    p, q = np.asarray(ps, np.int32), np.asarray(qs, np.int32)
-    inverse = np.argsort(np.concatenate([p, q], axis=1), axis=1).astype(np.int32)
-    return p, q, inverse
+    return tuple(rounds)
 
 
 def _rotation(app, aqq, apq, active):
-    """(c, s) of the Jacobi rotation that zeroes apq (Golub & Van Loan, sym.schur2)."""
+    """(c, s) of the Jacobi rotation that zeroes apq (Golub & Van Loan, sym.schur2); identity
+    where apq = 0 or the entry is not active."""
     nonzero = (apq != 0) & active
-    safe = jnp.where(nonzero, apq, 1.0)
-    tau = (aqq - app) / (2.0 * safe)
+    tau = (aqq - app) / (2.0 * jnp.where(nonzero, apq, 1.0))
     t = jnp.where(tau >= 0, 1.0, -1.0) / (jnp.abs(tau) + jnp.sqrt(1.0 + tau * tau))
     c = 1.0 / jnp.sqrt(1.0 + t * t)
     return jnp.where(nonzero, c, 1.0), jnp.where(nonzero, t * c, 0.0)
 
 
-def _rotate_rows(M, p, q, inverse, c, s):
-    Mp, Mq = M[p, :], M[q, :]
-    return jnp.concatenate([c[:, None] * Mp - s[:, None] * Mq, s[:, None] * Mp + c[:, None] * Mq])[inverse]
-
-
 def _rotate_cols(M, p, q, inverse, c, s):
+    """M J for the round's rotations (columns p, q of an n x n x batch array)."""
     Mp, Mq = M[:, p], M[:, q]
     return jnp.concatenate([Mp * c - Mq * s, Mp * s + Mq * c], axis=1)[:, inverse]
 
 
 def _pad_even(M):
-    n = M.shape[-1]
-    if n % 2 == 0:
-        return M, n
-    return jnp.pad(M, ((0, 1), (0, 1))), n
+    if M.shape[0] % 2 == 0:
+        return M
+    return jnp.pad(M, ((0, 1), (0, 1), (0, 0)))
 
 
-def sym_eigh(M: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
-    """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix, by cyclic Jacobi.
+def _significant(app, aqq, apq, tol):
+    """Rotate (p, q) only where |a_pq| > tol sqrt(|a_pp a_qq|): the relative criterion of
+    Demmel & Veselic, which gives high relative accuracy for positive semidefinite matrices."""
+    return jnp.abs(apq) > tol * jnp.sqrt(jnp.abs(app * aqq))
 
-    Parallel (round-robin) ordering, sweeps until every off-diagonal entry satisfies
-    ``|a_pq| <= eps sqrt(|a_pp a_qq|)`` (the relative criterion, which gives high relative
-    accuracy for positive semidefinite matrices) or 40 sweeps.  A converged matrix is never
-    rotated again, so a run's result does not depend on the other runs of a vmapped batch.
-    Same conventions as ``jnp.linalg.eigh``: ``M = V diag(w) V^T``, w ascending.
-    """
-    n0 = M.shape[-1]
-    if n0 == 1:
-        return M[0], jnp.ones_like(M)
-    M, n0 = _pad_even(M)
-    n = M.shape[-1]
-    p_tab, q_tab, inv_tab = (jnp.asarray(x) for x in _tournament(n))
-    eps = jnp.finfo(M.dtype).eps
-    off = ~np.eye(n, dtype=bool)
 
-    def converged(M):
-        d = jnp.abs(jnp.diagonal(M))
-        return jnp.all(jnp.where(off, jnp.abs(M) <= eps * jnp.sqrt(d[:, None] * d[None, :]), True))
-
-    def round_(k, carry):
-        M, V, active = carry
-        p, q, inv = p_tab[k], q_tab[k], inv_tab[k]
-        c, s = _rotation(M[p, p], M[q, q], M[p, q], active)
-        M = _rotate_cols(_rotate_rows(M, p, q, inv, c, s), p, q, inv, c, s)
-        return M, _rotate_cols(V, p, q, inv, c, s), active
+def _eigh_kernel(M):
+    n0 = M.shape[0]
+    M = _pad_even(M)
+    n, batch = M.shape[0], M.shape[-1]
+    tol = n * jnp.finfo(M.dtype).eps
+    idx = np.arange(n)
 
     def sweep(carry):
-        M, V, count, done = carry
-        M, V, _ = lax.fori_loop(0, n - 1, round_, (M, V, ~done))
-        return M, V, count + 1, converged(M)
+        M, V, count, _ = carry
+        rotated_any = jnp.zeros(batch, bool)
+        for p, q, inverse in _tournament(n):
+            app, aqq, apq = M[p, p], M[q, q], M[p, q]
+            rotate = _significant(app, aqq, apq, tol)
+            rotated_any = rotated_any | jnp.any(rotate, axis=0)
+            c, s = _rotation(app, aqq, apq, rotate)
+            Mp, Mq = M[p], M[q]
+            M = jnp.concatenate([c[:, None] * Mp - s[:, None] * Mq, s[:, None] * Mp + c[:, None] * Mq])[inverse]
+            M = _rotate_cols(M, p, q, inverse, c, s)
+            # zero in exact arithmetic: set it (as Jacobi codes do), so the sweeps converge
+            M = M.at[p, q].set(jnp.where(rotate, 0.0, M[p, q])).at[q, p].set(jnp.where(rotate, 0.0, M[q, p]))
+            V = _rotate_cols(V, p, q, inverse, c, s)
+        return M, V, count + 1, ~jnp.any(rotated_any)
 
-    V = jnp.eye(n, dtype=M.dtype)
-    M, V, _, _ = lax.while_loop(
-        lambda c: (c[2] < _MAX_SWEEPS) & ~c[3], sweep, (M, V, jnp.int32(0), converged(M))
-    )
-    w = jnp.diagonal(M)[:n0]
+    V = jnp.broadcast_to(jnp.eye(n, dtype=M.dtype)[:, :, None], (n, n, batch))
+    M, V, _, _ = lax.while_loop(lambda c: (c[2] < _MAX_SWEEPS) & ~c[3], sweep, (M, V, jnp.int32(0), False))
+    w = M[idx[:n0], idx[:n0]]
     V = V[:n0, :n0]
-    order = jnp.argsort(w, stable=True)
-    return w[order], V[:, order]
+    order = jnp.argsort(w, axis=0, stable=True)
+    return jnp.take_along_axis(w, order, axis=0), jnp.take_along_axis(V, order[None], axis=1)
 
 
-def small_singular_values(M: Float[Array, "n n"]) -> Float[Array, " n"]:
-    """Singular values (descending) of a small square matrix, by one-sided Jacobi (Hestenes).
-
-    Rotates pairs of columns until they are orthogonal to rounding (``|m_p . m_q| <= eps
-    ||m_p|| ||m_q||``); the singular values are then the column norms, accurate to rounding
-    relative to ||M|| (tiny ones included, unlike a square root of Gram eigenvalues).
-    """
-    n0 = M.shape[-1]
-    if n0 == 1:
-        return jnp.abs(M[0])
-    M, n0 = _pad_even(M)
-    n = M.shape[-1]
-    p_tab, q_tab, inv_tab = (jnp.asarray(x) for x in _tournament(n))
-    eps = jnp.finfo(M.dtype).eps
-    off = ~np.eye(n, dtype=bool)
-
-    def converged(M):
-        gram = M.T @ M
-        d = jnp.diagonal(gram)
-        return jnp.all(jnp.where(off, jnp.abs(gram) <= eps * jnp.sqrt(d[:, None] * d[None, :]), True))
-
-    def round_(k, carry):
-        M, active = carry
-        p, q, inv = p_tab[k], q_tab[k], inv_tab[k]
-        Mp, Mq = M[:, p], M[:, q]
-        c, s = _rotation(jnp.sum(Mp * Mp, 0), jnp.sum(Mq * Mq, 0), jnp.sum(Mp * Mq, 0), active)
-        return jnp.concatenate([Mp * c - Mq * s, Mp * s + Mq * c], axis=1)[:, inv], active
+def _singular_values_kernel(M):
+    n0 = M.shape[1]
+    M = _pad_even(M)
+    n, batch = M.shape[0], M.shape[-1]
+    tol = n * jnp.finfo(M.dtype).eps
 
     def sweep(carry):
-        M, count, done = carry
-        M, _ = lax.fori_loop(0, n - 1, round_, (M, ~done))
-        return M, count + 1, converged(M)
+        M, count, _ = carry
+        rotated_any = jnp.zeros(batch, bool)
+        for p, q, inverse in _tournament(n):
+            Mp, Mq = M[:, p], M[:, q]
+            alpha, beta, gamma = jnp.sum(Mp * Mp, 0), jnp.sum(Mq * Mq, 0), jnp.sum(Mp * Mq, 0)
+            rotate = _significant(alpha, beta, gamma, tol)
+            rotated_any = rotated_any | jnp.any(rotate, axis=0)
+            c, s = _rotation(alpha, beta, gamma, rotate)
+            M = jnp.concatenate([Mp * c - Mq * s, Mp * s + Mq * c], axis=1)[:, inverse]
+        return M, count + 1, ~jnp.any(rotated_any)
 
-    M, _, _ = lax.while_loop(lambda c: (c[1] < _MAX_SWEEPS) & ~c[2], sweep, (M, jnp.int32(0), converged(M)))
+    M, _, _ = lax.while_loop(lambda c: (c[1] < _MAX_SWEEPS) & ~c[2], sweep, (M, jnp.int32(0), False))
     norms = jnp.sqrt(jnp.sum(M * M, axis=0))[:n0]
-    return -jnp.sort(-norms)
+    return -jnp.sort(-norms, axis=0)
 
 
-def householder_r(A: Float[Array, "m n"]) -> Float[Array, "n n"]:
-    """The R factor (n x n, upper triangular) of a thin Householder QR of A (m >= n).
-
-    LAPACK's conventions (``dgeqrf``): R_jj = -sign(x_j) ||x||, no reflection when the part
-    below the diagonal is already zero.  Only orthogonal transformations touch A, so R is
-    accurate to rounding relative to ||A|| even when A is rank deficient.
-    """
-    m, n = A.shape
-    rows = jnp.arange(m)[:, None]
-    R = A
-    for j in range(n):  # n = r is small and static
-        x = R[:, j : j + 1]
-        below = rows > j
-        alpha = R[j, j]
-        xnorm = jnp.sqrt(jnp.sum(jnp.where(below, x, 0.0) ** 2))
-        norm = jnp.sqrt(alpha * alpha + xnorm * xnorm)
-        beta = jnp.where(alpha >= 0, -norm, norm)
+def _householder_r_kernel(A):
+    """Column-oriented Householder: the trailing columns are separate (rows >= j) arrays, so no
+    step copies the whole matrix."""
+    m, n = A.shape[0], A.shape[1]
+    cols = [A[:, c] for c in range(n)]  # the not-yet-final part (rows >= j) of each column
+    R = [[None] * n for _ in range(n)]
+    for j in range(n):
+        x = cols[j]
+        alpha = x[0]
+        xnorm = jnp.sqrt(jnp.sum(x[1:] ** 2, axis=0))
+        beta = jnp.where(alpha >= 0, -1.0, 1.0) * jnp.hypot(alpha, xnorm)
         reflect = xnorm > 0
-        denom = jnp.where(reflect, alpha - beta, 1.0)
-        v = jnp.where(below, x / denom, jnp.where(rows == j, 1.0, 0.0))
+        tail = x[1:] / jnp.where(reflect, alpha - beta, 1.0)
         tau = jnp.where(reflect, (beta - alpha) / jnp.where(reflect, beta, 1.0), 0.0)
-        R = R - tau * v * (v.T @ R)
-        column = jnp.where(rows == j, jnp.where(reflect, beta, alpha), jnp.where(below, 0.0, x))
-        R = R.at[:, j : j + 1].set(column)
-    return jnp.triu(R[:n])
+        R[j][j] = jnp.where(reflect, beta, alpha)
+        for c in range(j + 1, n):
+            y = cols[c]
+            w = tau * (y[0] + jnp.sum(tail * y[1:], axis=0))  # tau v^T y, v = (1, tail)
+            R[j][c] = y[0] - w
+            cols[c] = y[1:] - tail * w
+    zero = jnp.zeros_like(R[0][0])
+    return jnp.stack([jnp.stack([R[i][c] if c >= i else zero for c in range(n)]) for i in range(n)])
 
 
-def cholesky_small(M: Float[Array, "n n"]) -> Float[Array, "n n"]:
-    """Lower Cholesky factor of a small symmetric positive definite matrix (NaN if it is not).
+def _spd_solve_kernel(M, rhs):
+    n = M.shape[0]
+    S = M
+    cols = []
+    for j in range(n):  # right-looking Cholesky, L column by column
+        col = S[j:, j] / jnp.sqrt(S[j, j])
+        cols.append(col)
+        if j + 1 < n:
+            S = S.at[j + 1 :, j + 1 :].add(-col[1:, None] * col[None, 1:])
 
-    Right-looking, one column per step.  A zero or negative pivot gives NaN or Inf entries (as a
-    failed ``jnp.linalg.cholesky`` does), which the engine reports as divergence.
-    """
-    n = M.shape[-1]
-    idx = jnp.arange(n)
+    def L(i, j):  # entry (i, j) of the factor, i >= j
+        return cols[j][i - j]
 
-    def column(j, carry):
-        L, S = carry  # S: the trailing Schur complement (rows/cols >= j meaningful)
-        pivot = jnp.sqrt(S[j, j])
-        col = jnp.where(idx > j, S[:, j] / pivot, jnp.where(idx == j, pivot, 0.0))
-        L = L.at[:, j].set(col)
-        S = S - jnp.outer(col, col) * ((idx[:, None] > j) & (idx[None, :] > j))
-        return L, S
+    Y = []
+    for j in range(n):  # L Y = rhs
+        acc = rhs[j]
+        for i in range(j):
+            acc = acc - L(j, i) * Y[i]
+        Y.append(acc / L(j, j))
+    X = [None] * n
+    for j in reversed(range(n)):  # L^T X = Y
+        acc = Y[j]
+        for i in range(j + 1, n):
+            acc = acc - L(i, j) * X[i]
+        X[j] = acc / L(j, j)
+    return jnp.stack(X)
 
-    L, _ = lax.fori_loop(0, n, column, (jnp.zeros_like(M), M))
-    return L
+
+@_batch_last
+def sym_eigh(M: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    return _eigh_kernel(M)
 
 
+sym_eigh.__doc__ = """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix, by cyclic Jacobi.
+
+Parallel (round-robin) ordering; a pair is rotated only while ``|a_pq| > n eps sqrt(|a_pp a_qq|)``
+(the relative criterion: high relative accuracy for positive semidefinite matrices), and the
+sweeps stop when none is (or after 40).  A converged matrix is thus never rotated again, so a
+run's result does not depend on the other runs of a vmapped batch.  Same conventions as
+``jnp.linalg.eigh``: ``M = V diag(w) V^T``, w ascending.
+"""
+
+
+@_batch_last
+def small_singular_values(M: Float[Array, "n n"]) -> Float[Array, " n"]:
+    return _singular_values_kernel(M)
+
+
+small_singular_values.__doc__ = """Singular values (descending) of a small square matrix, by one-sided Jacobi (Hestenes).
+
+Rotates pairs of columns until they are orthogonal to rounding (``|m_p . m_q| <= n eps ||m_p||
+||m_q||``); the singular values are then the column norms, accurate to rounding relative to ||M||
+(tiny ones included, unlike square roots of Gram eigenvalues).
+"""
+
+
+@_batch_last
+def householder_r(A: Float[Array, "m n"]) -> Float[Array, "n n"]:
+    return _householder_r_kernel(A)
+
+
+householder_r.__doc__ = """The R factor (n x n, upper triangular) of a thin Householder QR of A (m >= n).
+
+LAPACK's conventions (``dgeqrf``): R_jj = -sign(x_j) ||x||, no reflection when the part below the
+diagonal is already zero.  Only orthogonal transformations touch A, so R is accurate to rounding
+relative to ||A||, also when A is rank deficient.
+"""
+
+
+@_batch_last
 def spd_solve(M: Float[Array, "n n"], rhs: Float[Array, "n m"]) -> Float[Array, "n m"]:
-    """Solve M X = rhs for symmetric positive definite M: Cholesky, then two substitutions.
+    return _spd_solve_kernel(M, rhs)
 
-    Plain ``jax.numpy`` (no LAPACK, see the module docstring); NaN if M is singular or not
-    positive definite.  Never forms an inverse.
-    """
-    n = M.shape[-1]
-    L = cholesky_small(M)
-    idx = jnp.arange(n)
 
-    def forward(j, Y):  # L Y = rhs
-        row = (rhs[j] - L[j] @ jnp.where((idx < j)[:, None], Y, 0.0)) / L[j, j]
-        return Y.at[j].set(row)
+spd_solve.__doc__ = """Solve M X = rhs for a small symmetric positive definite M: Cholesky, two substitutions.
 
-    def backward(i, X):  # L^T X = Y
-        j = n - 1 - i
-        row = (X[j] - L[:, j] @ jnp.where((idx > j)[:, None], X, 0.0)) / L[j, j]
-        return X.at[j].set(row)
-
-    Y = lax.fori_loop(0, n, forward, jnp.zeros_like(rhs))
-    return lax.fori_loop(0, n, backward, Y)
+Never forms an inverse.  A zero or negative pivot (M singular or not positive definite) gives
+NaN or Inf, as a failed ``jnp.linalg.cholesky`` does; the engine reports it as divergence.
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,35 +333,35 @@ def sin_largest_angle(U: Float[Array, "n p"], V: Float[Array, "n q"]) -> Float[A
     return jnp.sqrt(jnp.maximum(_largest_eigenvalue(residual.T @ residual), 0.0))
 
 
-def _gram_top(gram: Float[Array, "r r"], m: int):
-    """Eigenvalues (descending) and the top-min(m, r) eigenvectors of an r x r Gram matrix."""
-    w, V = sym_eigh(gram)
-    m = min(m, gram.shape[-1])
-    return w[::-1], V[:, ::-1][:, :m]
+def _top_eigenvectors(w: Float[Array, " r"], V: Float[Array, "r r"], m: int) -> Float[Array, "r m"]:
+    """The eigenvectors of the min(m, r) largest eigenvalues (w ascending, as from sym_eigh)."""
+    return V[:, ::-1][:, : min(m, V.shape[-1])]
 
 
-def _align_from_basis(AV: Float[Array, "d m"], reference: Float[Array, "d p"]) -> Float[Array, ""]:
-    """sin of the largest angle between span(AV) (orthogonal, not normalised, columns) and the reference.
+def _angle_gram(AV: Float[Array, "d m"], reference: Float[Array, "d p"]) -> Float[Array, "m m"]:
+    """P^T (I - U U^T) P for P = AV / s, the orthonormal basis of span(AV).
 
-    The columns of AV = A V_m are orthogonal with norms s_1..s_m (A's top singular values), so
-    the orthonormal basis is AV / s; the residual (I - U U^T) AV is formed directly (accurate
-    for tiny angles) and normalised on the m x m level.  A zero column (the factor has rank
-    < m, e.g. B_0 = 0) makes the subspace undefined: NaN.
+    The columns of AV = A V_m are orthogonal with norms s_1..s_m (A's top singular values).  The
+    residual (I - U U^T) AV is formed directly (accurate for tiny angles) and normalised on the
+    m x m level; its largest eigenvalue is sin^2 of the largest principal angle.  A zero column
+    (the factor has rank < m, e.g. B_0 = 0) makes the subspace undefined: NaN.
     """
     residual = AV - reference @ (reference.T @ AV)
     inv_norms = 1.0 / jnp.sqrt(jnp.sum(AV * AV, axis=0))
-    gram = (residual.T @ residual) * inv_norms[:, None] * inv_norms[None, :]
+    return (residual.T @ residual) * inv_norms[:, None] * inv_norms[None, :]
+
+
+def _sin_from_gram(gram):
     return jnp.sqrt(jnp.maximum(_largest_eigenvalue(gram), 0.0))
 
 
 def top_left_subspace(A: Float[Array, "d r"], m: int) -> Float[Array, "d m"]:
     """Orthonormal basis of the top-m left singular subspace of A (d x r, r >= m).
 
-    From the r x r Gram matrix: A^T A = V S^2 V^T; the top-m left singular vectors are A V_m / s_m
+    From the r x r Gram matrix: A^T A = V S^2 V^T; the top-m left singular vectors are A V_m / s
     (NaN columns where s = 0: the subspace is then undefined).
     """
-    _, V = _gram_top(A.T @ A, m)
-    AV = A @ V
+    AV = A @ _top_eigenvectors(*sym_eigh(A.T @ A), m)
     return AV / jnp.sqrt(jnp.sum(AV * AV, axis=0))
 
 
@@ -331,10 +373,10 @@ def top_right_subspace(B: Float[Array, "r k"], m: int) -> Float[Array, "k m"]:
 def align_A(A: Float[Array, "d r"], reference_left: Float[Array, "d m"]) -> Float[Array, ""]:
     """||U_{ref,perp}^T U_{A,m}||_2: sin of the largest angle between A's top-m left subspace and the reference's.
 
-    m = min(reference columns, r).  NaN when A has rank < m (the subspace is undefined).
+    m = min(reference columns, r).  NaN when A has rank < m (its top subspace is undefined).
     """
-    _, V = _gram_top(A.T @ A, reference_left.shape[1])
-    return _align_from_basis(A @ V, reference_left)
+    AV = A @ _top_eigenvectors(*sym_eigh(A.T @ A), reference_left.shape[1])
+    return _sin_from_gram(_angle_gram(AV, reference_left))
 
 
 def align_B(B: Float[Array, "r k"], reference_right: Float[Array, "k m"]) -> Float[Array, ""]:
@@ -342,13 +384,20 @@ def align_B(B: Float[Array, "r k"], reference_right: Float[Array, "k m"]) -> Flo
     return align_A(B.T, reference_right)
 
 
+def _pad_rows(M, rows):
+    return M if M.shape[0] == rows else jnp.pad(M, ((0, rows - M.shape[0]), (0, 0)))
+
+
 def product_singular_values(A: Float[Array, "d r"], B: Float[Array, "r k"]) -> Float[Array, " r"]:
     """The r singular values of A B, from thin QRs: A = Q_A R_A, B^T = Q_B R_B, sv(A B) = sv(R_A R_B^T).
 
-    Householder R factors and a one-sided Jacobi SVD of the r x r product: accurate to rounding
-    relative to ||A|| ||B||, tiny singular values included.
+    Householder R factors (one call for both factors: zero rows do not change an R factor) and a
+    one-sided Jacobi SVD of the r x r product: accurate to rounding relative to ||A|| ||B||, tiny
+    singular values included.
     """
-    return small_singular_values(householder_r(A) @ householder_r(B.T).T)
+    rows = max(A.shape[0], B.shape[1])
+    R = jax.vmap(householder_r)(jnp.stack([_pad_rows(A, rows), _pad_rows(B.T, rows)]))
+    return small_singular_values(R[0] @ R[1].T)
 
 
 def stable_rank(A: Float[Array, "d r"]) -> Float[Array, ""]:
@@ -369,32 +418,43 @@ def trajectory_metrics(problem, objective, A, B) -> dict[str, Array]:
     D = A B + offset (for the offset inits, lora_ga and lora_one 'orthonormal', the model is
     W0 + A B - A_0 B_0).  ``sv_AB`` are the singular values of the LoRA product A B itself.
 
-    The decompositions are shared: one r x r eigenproblem per factor serves both alignments
-    (against G and against dW) and the stable rank.  The alignments are NaN while a factor has
-    rank below r_star (e.g. B_0 = 0 for ``random``), where its top subspace is undefined.
+    The small decompositions are shared and batched: one Jacobi call for the two r x r Gram
+    matrices (A^T A serves both A-alignments and the stable rank, B B^T both B-alignments), one
+    for the four m x m angle matrices, one Householder call for both R factors.  The alignments
+    are NaN while a factor has rank below r_star (e.g. B_0 = 0 for ``random``): its top subspace
+    is undefined there.
     """
     D = A @ B + objective.offset.dense()
     err = D - problem.dW
     risk = 0.5 * jnp.sum(err**2)
     gram_A = A.T @ A
     gram_B = B @ B.T
-    m = problem.G_left.shape[1]
-    eig_A, V_A = _gram_top(gram_A, m)
-    _, V_B = _gram_top(gram_B, problem.G_right.shape[1])
-    AV = A @ V_A
-    BV = B.T @ V_B
+    w, V = jax.vmap(sym_eigh)(jnp.stack([gram_A, gram_B]))
+    AV = A @ _top_eigenvectors(w[0], V[0], problem.G_left.shape[1])
+    BV = B.T @ _top_eigenvectors(w[1], V[1], problem.G_right.shape[1])
+    angles = jax.vmap(lambda g: sym_eigh(g)[0][-1])(
+        jnp.stack(
+            [
+                _angle_gram(AV, problem.G_left),
+                _angle_gram(BV, problem.G_right),
+                _angle_gram(AV, problem.dW_left),
+                _angle_gram(BV, problem.dW_right),
+            ]
+        )
+    )
+    sines = jnp.sqrt(jnp.maximum(angles, 0.0))
     metrics = {
         "loss": objective.loss(A, B),
         "risk": risk,
         "rel_err": jnp.sqrt(2.0 * risk) / jnp.linalg.norm(problem.dW),
-        "align_A_G": _align_from_basis(AV, problem.G_left),
-        "align_B_G": _align_from_basis(BV, problem.G_right),
-        "align_A_dW": _align_from_basis(AV, problem.dW_left),
-        "align_B_dW": _align_from_basis(BV, problem.dW_right),
+        "align_A_G": sines[0],
+        "align_B_G": sines[1],
+        "align_A_dW": sines[2],
+        "align_B_dW": sines[3],
         "norm_A": jnp.linalg.norm(A),
         "norm_B": jnp.linalg.norm(B),
         "balance": jnp.linalg.norm(gram_A - gram_B),
-        "stable_rank_A": jnp.sum(eig_A) / eig_A[0],
+        "stable_rank_A": jnp.sum(w[0]) / w[0, -1],
         "sv_AB": product_singular_values(A, B),
     }
     metrics.update(problem.extra_metrics(A, B, objective.offset))
