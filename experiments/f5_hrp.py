@@ -64,7 +64,7 @@ class Config:
     @classmethod
     def quick(cls) -> "Config":
         return cls(seeds=4, d=32, k=48, rank=4, preheat_ranks=(4, 32), steps_rank=16, preheat_steps_grid=(0, 10),
-                   steps=200)
+                   steps=200, log_every=100)
 
     def base(self, **changes) -> lt.RunConfig:
         values = dict(

@@ -60,7 +60,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(seeds=3, d=40, n_factors=(4, 16, 64), ds=(25, 50), steps=500, log_every=10)
+        return cls(seeds=3, d=40, n_factors=(4, 64), ds=(25, 50), steps=400, log_every=10)
 
     def spectral_config(self, n_factor: int) -> lt.RunConfig:
         return lt.RunConfig(model="linear", d=self.d, k=self.d, r_star=self.r_star, rank=self.rank,

@@ -344,14 +344,15 @@ def _grid_map(build, train, keys, grid, *, vectorize_train: bool):
     return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), out)
 
 
-#: Why the claims build problems (and run loops that call LAPACK) under ``lax.map`` rather than
-#: ``vmap``: with jaxlib 0.10.2 on CPU, a compiled program with *batched* LAPACK calls (QR,
+#: Why the claims build problems (and run the loops that call LAPACK) under ``lax.map`` rather
+#: than ``vmap``: with jaxlib 0.10.2 on CPU, a compiled program with *batched* LAPACK calls (QR,
 #: Cholesky, SVD under vmap) sometimes never returns: the calling thread waits in the LAPACK
 #: kernels' parallel batch map while every pool thread is idle (a native stack shows
 #: ``jax::ParallelBatchMap`` in ``lapack_dgeqrf_ffi``).  Seen with 8+ seeds in claim 6, and with
 #: ``simulate`` itself; ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` does not always avoid it.
-#: Under ``lax.map`` every LAPACK call has batch size 1 and never hung here; loops without LAPACK
-#: calls stay vectorised.
+#: Under ``lax.map`` every LAPACK call has batch size 1 and never hung here.  Loops without LAPACK
+#: calls (gd; the alignment metrics, which :mod:`lora_theory.metrics` computes in plain jnp) stay
+#: vectorised; precgd's Cholesky solves (:func:`lora_theory.optimizers.precondition`) are mapped.
 _LAPACK_NOTE = None
 
 
@@ -467,7 +468,7 @@ def _claim1_compute(keys, alphas, kappa, noise, lr, b0_scale, *, shape):
         )
         return history
 
-    return _grid_map(build, train, keys, alphas, vectorize_train=False)  # align_B: LAPACK every step
+    return _grid_map(build, train, keys, alphas, vectorize_train=True)  # metrics.align_B: no LAPACK
 
 
 def _measure_claim1(p):
@@ -526,7 +527,7 @@ def _claim2_compute(keys, alphas, kappa, lr, *, shape):
         )
         return align, risk, lam
 
-    align, risk, lam = _grid_map(build, train, keys, alphas, vectorize_train=False)  # align_A: LAPACK
+    align, risk, lam = _grid_map(build, train, keys, alphas, vectorize_train=True)  # align_A: no LAPACK
     return align, risk, lam[:, 0]
 
 
