@@ -52,7 +52,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(seeds=4, log_every=25)
+        return cls(seeds=4, steps=800, log_every=25)
 
     def run_config(self) -> lt.RunConfig:
         return lt.RunConfig(

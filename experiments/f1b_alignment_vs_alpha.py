@@ -53,7 +53,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(seeds=3, ds=(25, 50), steps=1000, log_every=20)
+        return cls(seeds=3, ds=(25, 50), steps=600, log_every=20)
 
     def run_config(self, d: int) -> lt.RunConfig:
         return lt.RunConfig(
