@@ -21,9 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import time
 import typing
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax
@@ -219,9 +217,3 @@ def first_step_at_or_below(steps, values, level: float) -> float:
     hit = np.nonzero(np.asarray(values) <= level)[0]
     return float(np.asarray(steps)[hit[0]]) if hit.size else math.nan
 
-
-def timed(fn, *args, **kwargs):
-    """(fn(*args, **kwargs), seconds)."""
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - start

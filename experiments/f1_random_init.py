@@ -21,7 +21,6 @@ import pandas as pd
 
 import lora_theory as lt
 from lora_theory import plotting as P
-from lora_theory.theory import alignment_time_bound  # noqa: F401  (the law drawn is its inverse)
 
 from .common import per_seed, save, simulate_chunked
 

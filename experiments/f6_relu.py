@@ -87,7 +87,7 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     kappas = sorted(df["kappa"].unique())
     fig, axes = P.figure(len(kappas), width=3.6, height=3.3)
     rate = _rate_bound(cfg["lr"])
-    for ax, kappa in zip(axes[0], kappas):
+    for i, (ax, kappa) in enumerate(zip(axes[0], kappas)):
         ax.set_yscale("log")
         for init in INITS:
             for opt in OPTIMIZERS:
@@ -101,7 +101,8 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         P.theory(ax, t, e0 * rate**t, label=f"Thm 4.2: $(1-\\eta/4)^t$ = {rate:g}$^t$")
         ax.set_ylim(bottom=max(1e-16, ax.get_ylim()[0]))
         ax.set(xlabel="step $t$", ylabel=r"$\|A_tB_t-\Delta W\|_F/\|\Delta W\|_F$", title=f"ReLU, $\\kappa$ = {kappa:g}")
-        P.legend(ax, loc="lower left")
+        if i == 0:  # one legend, where the curves have already converged (the same in every panel)
+            P.legend(ax, loc="upper right", fontsize=6.5)
     P.caption(fig, f"d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
                    f"spectral $\\gamma$ = {cfg['gamma']:g}, random $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
                    f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory")

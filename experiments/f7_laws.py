@@ -126,7 +126,7 @@ def alignment_times(df: pd.DataFrame, thetas, lr: float) -> pd.DataFrame:
 def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     """(a) relative op-norm error vs N with the bound and the N^{-1/2} law; (b) t* vs Thm 3.2's bound."""
     cfg = metadata["config"]
-    fig, axes = P.figure(2, width=4.4, height=3.5)
+    fig, axes = P.figure(2, width=5.2, height=3.6)
     ax_a, ax_b = axes[0]
     a = df[df["part"] == "a"].copy()
     a["rel"] = a["error_op"] / a["dW_op"]
@@ -173,7 +173,7 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax_b.set(xlabel=r"Thm 3.2: $\ln(\sqrt{d}/\theta)/\ln(1+\eta\lambda_{r^*}(G))$",
              ylabel=r"measured $t^*$: first step with align$_{A,G}\leq\theta$",
              title=rf"alignment time, random init $\alpha^2$ = {cfg['alpha2']:g}, gd")
-    P.legend(ax_b, loc="lower right", ncol=2)
+    P.legend(ax_b, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     n_missing = int(times["measured"].isna().sum())
     P.caption(fig, f"mean over {df['seed'].nunique()} seeds, band / bars: interquartile; dashed: theory"
                    + (f"; {n_missing} (run, theta) pairs never reached theta" if n_missing else ""))

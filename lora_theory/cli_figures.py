@@ -16,7 +16,6 @@ they are silent with ``--quiet`` or when stderr is not a terminal.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 import time
