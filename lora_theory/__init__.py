@@ -23,7 +23,7 @@ from .config import (
     spectrum,
     validate,
 )
-from .engine import TRACE_COUNTS, Batch, TrainConfig, Trajectory, logged_steps, simulate, train
+from .engine import TRACE_COUNTS, Batch, TrainConfig, Trajectory, logged_steps, seed_mesh, simulate, train
 from .inits import INITS, VARIANTS, LoRAInit, initialise, preheat
 from .metrics import (
     align_A,

@@ -40,6 +40,7 @@ __all__ = [
     "simulate",
     "logged_steps",
     "TRACE_COUNTS",
+    "seed_mesh",
 ]
 
 #: how many times each compiled entry point has been traced (a test checks one trace per batch).
@@ -193,29 +194,96 @@ def _train_config(config: RunConfig) -> TrainConfig:
     return TrainConfig(config.steps, config.log_every, config.optimizer, config.train_factors)
 
 
-def _run_seed(config: RunConfig, swept: tuple[str, ...], key, grid: dict[str, Array]) -> Trajectory:
-    """All grid points of one seed: the problem is built once unless a problem field is swept."""
-    key_problem, key_init = jax.random.split(key)
+def _index_tree(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array]) -> Trajectory:
+    """Every run of ``keys`` x ``grid`` on this device; leading axes (seed, grid point).
+
+    Two phases, so that no LAPACK call is ever batched (see :mod:`lora_theory.metrics` for the
+    jaxlib 0.10 deadlock this avoids, and for why batched 8 x 8 LAPACK calls are slow anyway):
+
+    1. construction: the problems (Haar QR, SVD of G) and the inits (SVD of G, HRP's QR/SVD) are
+       built one run at a time with ``lax.map`` -- a one-off cost, linear in the number of runs;
+    2. training: ``vmap`` over seeds of ``vmap`` over the grid, pure ``jax.numpy`` (the precgd
+       solves and the metrics' small decompositions are written without LAPACK), with the
+       problem shared across the grid so its matrices are read once per step for the whole grid.
+
+    A seed's problem uses ``split(key)[0]`` and its init ``split(key)[1]`` (the same for every
+    grid point), so a run does not depend on the batch it is in.
+    """
+    n_seeds = keys.shape[0]
+    n_grid = grid[_INDEX].shape[0]
     base = config.dynamic_values()
     train_config = _train_config(config)
+    split = jax.vmap(jax.random.split)(keys)
+    key_problem, key_init = split[:, 0], split[:, 1]
+    seed_of = jnp.repeat(jnp.arange(n_seeds), n_grid)
+    point_of = jnp.tile(jnp.arange(n_grid), n_seeds)
 
-    def one(point, problem):
-        values = {**base, **{n: v for n, v in point.items() if n != _INDEX}}
-        if problem is None:
-            problem = make_problem(config, values, key=key_problem)
-        init = _init_from_config(problem, config, values, key_init)
+    def values_at(g):
+        return {**base, **{n: v[g] for n, v in grid.items() if n != _INDEX}}
+
+    def unflatten(tree):
+        return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), tree)
+
+    def run(problem, init, g):
+        values = values_at(g)
         return train(problem, init, train_config, values["lr"], values["damping"])
 
-    if any(name in PROBLEM_FIELDS for name in swept):
-        return jax.vmap(lambda point: one(point, None))(grid)
-    problem = make_problem(config, base, key=key_problem)
-    return jax.vmap(lambda point: one(point, problem))(grid)
+    if any(name in PROBLEM_FIELDS for name in swept):  # one problem per run
+
+        def build(index):
+            s, g = index
+            values = values_at(g)
+            problem = make_problem(config, values, key=key_problem[s])
+            return problem, _init_from_config(problem, config, values, key_init[s])
+
+        problems, inits = lax.map(build, (seed_of, point_of))
+        return unflatten(jax.vmap(run)(problems, inits, point_of))
+
+    problems = lax.map(lambda key: make_problem(config, base, key=key), key_problem)
+
+    def build_init(index):
+        s, g = index
+        return _init_from_config(_index_tree(problems, s), config, values_at(g), key_init[s])
+
+    inits = unflatten(lax.map(build_init, (seed_of, point_of)))
+    points = jnp.arange(n_grid)
+    per_grid = jax.vmap(run, in_axes=(None, 0, 0))
+    return jax.vmap(per_grid, in_axes=(0, 0, None))(problems, inits, points)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid):
+@functools.partial(jax.jit, static_argnums=(0, 1, 4))
+def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid, mesh):
     TRACE_COUNTS["simulate"] += 1
-    return jax.vmap(lambda key: _run_seed(config, swept, key, grid))(keys)
+    if mesh is None:
+        return _simulate_local(config, swept, keys, grid)
+    from jax.sharding import PartitionSpec
+
+    sharded = jax.shard_map(
+        lambda k, g: _simulate_local(config, swept, k, g),
+        mesh=mesh,
+        in_specs=(PartitionSpec(_RUN_AXIS), PartitionSpec()),
+        out_specs=PartitionSpec(_RUN_AXIS),
+        check_vma=False,
+    )
+    return sharded(keys, grid)
+
+
+_RUN_AXIS = "seeds"
+
+
+def seed_mesh(devices: Sequence[Any] | None = None):
+    """A 1-D ``jax.sharding.Mesh`` named ``'seeds'`` over ``devices`` (default: every visible device).
+
+    :func:`simulate` splits its seeds across this mesh (each device builds and trains its own
+    slice; nothing is communicated until the results are gathered).  With ``jax.distributed``
+    initialised, ``jax.devices()`` spans every host, so the same call shards over all of them.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    return jax.sharding.Mesh(np.asarray(devices), (_RUN_AXIS,))
 
 
 @dataclass
@@ -235,6 +303,16 @@ class Batch:
     grid: dict[str, np.ndarray]
     trajectory: Trajectory
     wall_time: float
+
+    def problem(self, i: int, point: int = 0):
+        """The problem run ``i`` (row ``i``, seed ``seeds[i]``) trained on, rebuilt from its key.
+
+        ``point`` selects the grid point when a problem field (kappa, noise, ...) is swept;
+        otherwise every grid point of a seed shares one problem.
+        """
+        values = {n: v[point] for n, v in self.grid.items()}
+        key_problem = jax.random.split(jax.random.key(int(self.seeds[i])))[0]
+        return make_problem(self.config, values, key=key_problem)
 
     def to_dataframe(self):
         """Tidy long format: one row per run and logged step (see :mod:`lora_theory.results`)."""
@@ -258,6 +336,7 @@ def simulate(
     seeds: int | Sequence[int] = 1,
     seed: int = 0,
     sweep: Mapping[str, Sequence[float]] | None = None,
+    mesh: Any = "auto",
 ) -> Batch:
     """Run ``config`` for several seeds and a grid of dynamic parameters in one compiled program.
 
@@ -268,6 +347,11 @@ def simulate(
         seed: the first seed when ``seeds`` is a number.
         sweep: dynamic field -> values (see ``DYNAMIC_FIELDS``); the grid is their cartesian
             product.  Static fields (init, d, optimizer, ...) need one ``simulate`` call each.
+        mesh: how to split the seeds across devices: ``"auto"`` (default) shards over every
+            visible device when there are several (:func:`seed_mesh`), a ``jax.sharding.Mesh``
+            with one axis named ``'seeds'``, or ``None`` for one device.  The seeds are padded
+            to a multiple of the device count (the padding runs are dropped); results are equal
+            to the single-device ones.
 
     Returns:
         A :class:`Batch` with arrays of shape (n_seeds, n_grid, ...).
@@ -285,12 +369,22 @@ def simulate(
         raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
     grid = _grid_product(sweep)
     dtype = config.jnp_dtype
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seed_list, jnp.uint32))
+    if isinstance(mesh, str):
+        if mesh != "auto":
+            raise ConfigError(f"mesh={mesh!r} is invalid: must be 'auto', None or a jax.sharding.Mesh")
+        mesh = seed_mesh() if jax.device_count() > 1 else None
+    n_pad = 0
+    if mesh is not None:
+        n_pad = -seed_list.size % mesh.size
+    padded = np.concatenate([seed_list, np.repeat(seed_list[-1:], n_pad)])
+    keys = jax.vmap(jax.random.key)(jnp.asarray(padded, jnp.uint32))
     n_grid = len(next(iter(grid.values()))) if grid else 1
     grid_arrays = {n: jnp.asarray(v, dtype) for n, v in grid.items()}
     grid_arrays[_INDEX] = jnp.arange(n_grid, dtype=jnp.int32)
     start = time.perf_counter()
-    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays)
+    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh)
     trajectory = jax.block_until_ready(trajectory)
+    if n_pad:
+        trajectory = jax.tree.map(lambda x: x[: seed_list.size], trajectory)
     wall = time.perf_counter() - start
     return Batch(config, seed_list, grid, trajectory, wall)

@@ -18,8 +18,9 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import optax
-from jax.scipy.linalg import cho_factor, cho_solve
 from jaxtyping import Array, Float
+
+from .metrics import spd_solve
 
 __all__ = [
     "LoRAFactors",
@@ -45,11 +46,6 @@ class LoRAFactors(NamedTuple):
     B: Float[Array, "r k"]
 
 
-def _spd_solve(M: Float[Array, "r r"], rhs: Float[Array, "r m"]) -> Float[Array, "r m"]:
-    """Solve M X = rhs for symmetric positive (semi)definite M by Cholesky (NaN if M is singular)."""
-    return cho_solve(cho_factor(M, lower=True), rhs)
-
-
 def precondition(
     A: Float[Array, "d r"],
     B: Float[Array, "r k"],
@@ -60,13 +56,14 @@ def precondition(
     """Riemannian / ScaledGD preconditioning of the factor gradients.
 
     Returns (grad_A (B B^T + lam I)^{-1},  (A^T A + lam I)^{-1} grad_B), computed with Cholesky
-    solves, never an explicit inverse.  With lam = 0 (the theory's choice) a rank-deficient factor
+    solves (:func:`~lora_theory.metrics.spd_solve`, plain ``jax.numpy``: no LAPACK custom call in
+    the training loop, so it vectorises over a vmapped batch of runs), never an explicit inverse.  With lam = 0 (the theory's choice) a rank-deficient factor
     makes the solve singular and the result NaN: the engine then marks the run as diverged.
     """
     eye = jnp.eye(A.shape[1], dtype=A.dtype)
     lam = jnp.asarray(damping, A.dtype)
-    pre_A = _spd_solve(B @ B.T + lam * eye, grad_A.T).T
-    pre_B = _spd_solve(A.T @ A + lam * eye, grad_B)
+    pre_A = spd_solve(B @ B.T + lam * eye, grad_A.T).T
+    pre_B = spd_solve(A.T @ A + lam * eye, grad_B)
     return pre_A, pre_B
 
 
