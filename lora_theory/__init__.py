@@ -23,6 +23,7 @@ from .config import (
     spectrum,
     validate,
 )
+from .sweep import progress_bar, run_sweep, sweep_fingerprint
 from .engine import TRACE_COUNTS, Batch, TrainConfig, Trajectory, logged_steps, seed_mesh, simulate, train
 from .inits import INITS, VARIANTS, LoRAInit, initialise, preheat
 from .metrics import (

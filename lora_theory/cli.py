@@ -78,6 +78,13 @@ def _add_train(sub) -> None:
     g = p.add_argument_group("runs and output")
     g.add_argument("--seeds", type=int, default=5, help="number of seeds")
     g.add_argument("--seed", type=int, default=0, help="first seed")
+    g.add_argument(
+        "--chunk-seeds",
+        type=int,
+        default=None,
+        help="seeds per chunk: each chunk is written as it finishes and a re-run skips finished chunks "
+        "(default: all seeds in one chunk)",
+    )
     g.add_argument("--out", default="results/train", help="output folder")
     g.add_argument("--name", default="train", help="results file stem")
     g.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -141,28 +148,25 @@ def train_command(args) -> int:
     import jax
     import pandas as pd
 
-    from .config import validate
-    from .engine import simulate
-    from .results import run_summary, write_results
+    from .results import run_summary
+    from .sweep import run_sweep
 
     configs, sweep = _configs_from_args(args)
-    for config in configs:  # every error before anything compiles
-        validate(config, sweep)
-    frames, wall = [], 0.0
-    for config in configs:
-        batch = simulate(config, seeds=args.seeds, seed=args.seed, sweep=sweep)
-        wall += batch.wall_time
-        frames.append(batch.to_dataframe())
-    df = pd.concat(frames, ignore_index=True)
-    metadata = {
-        "command": "train",
-        "argv": sys.argv[1:],
-        "configs": [c.to_dict() for c in configs],
-        "sweep": sweep,
-        "seeds": list(range(args.seed, args.seed + args.seeds)),
-        "wall_time_s": wall,
-    }
-    parquet, _ = write_results(df, args.out, args.name, metadata)
+    jobs = [({}, config, sweep) for config in configs]
+    log = None if args.quiet else (lambda message: print(message, file=sys.stderr))
+    df, sidecar = run_sweep(
+        jobs,
+        out_dir=args.out,
+        name=args.name,
+        seeds=args.seeds,
+        seed=args.seed,
+        chunk_seeds=args.chunk_seeds,
+        metadata={"command": "train", "argv": sys.argv[1:], "sweep": sweep},
+        progress=not args.quiet,
+        log=log,
+    )
+    wall = sidecar["wall_time_s"]
+    parquet = f"{args.out}/{args.name}.parquet"
     if not args.quiet:
         by = ["init", "optimizer", *sweep]
         summary = run_summary(df, by=by)
