@@ -115,7 +115,6 @@ class RunConfig:
     steps: int = 1000
     log_every: int = 10
     dtype: str = "float64"
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -147,7 +146,7 @@ class RunConfig:
         return values
 
     def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["singular_values"] = list(self.singular_values) if self.singular_values else None
         return out
 
@@ -230,7 +229,7 @@ def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunCo
     ``sweep`` maps field names to lists of values; each value is checked as if set in the config.
     """
     for name, values in (sweep or {}).items():
-        if not hasattr(config, name) or name == "extra":
+        if name not in {f.name for f in dataclasses.fields(config)}:
             _fail("sweep", name, "is not a RunConfig field")
         for value in values:
             validate(config.replace(**{name: value}))

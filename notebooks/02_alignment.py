@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -83,7 +85,7 @@ risk = np.asarray(traj.metrics["risk"])
 print(f"{align_G.shape[0] * align_G.shape[1]} runs x {steps} steps in {batch.wall_time:.1f} s (compile included)")
 
 # lambda_{r*}(G) of each seed's problem: the smallest of G's top r* singular values.
-problems = [lt.make_problem(config, key=jax.random.split(jax.random.key(s))[0]) for s in batch.seeds]
+problems = [batch.problem(i) for i in range(len(batch.seeds))]
 lam_rstar = np.array([float(jnp.linalg.svd(p.G, compute_uv=False)[r_star - 1]) for p in problems])
 tilt = np.array([float(lt.sin_largest_angle(p.G_left, p.dW_left)) for p in problems])
 t_bound = np.asarray(theory.alignment_time_bound(d, theta, lr, lam_rstar))
@@ -91,8 +93,8 @@ print(f"lambda_r*(G) per seed: {np.round(lam_rstar, 3)}; Thm 3.2 t*(theta={theta
 print(f"tilt sin angle(G, dW) per seed: {np.round(tilt, 3)}  (sqrt(d/N) = {np.sqrt(d / n_samples):.3f})")
 
 # %% [markdown]
-# `simulate` draws seed `s`'s problem from the first half of `jax.random.split(jax.random.key(s))`,
-# which is how the cell above rebuilds the same problems to read off `lambda_{r*}(G)` and the tilt.
+# `batch.problem(i)` rebuilds the problem run `i` trained on (from its seed's key), which is how the
+# cell above reads off `lambda_{r*}(G)` and the tilt.
 # Check: with `B_0 = 0` the logged loss at step 0 is `L(W0)`, a number only the problem determines.
 
 # %%

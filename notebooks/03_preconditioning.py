@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -118,14 +120,14 @@ plt.show()
 # argument as the docstrings of `theory.gd_rate` / `theory.precgd_rate`, with `Sigma_hat` kept):
 # it still does not depend on `kappa` for precgd.
 #
-# `mu` needs each seed's `Sigma_hat`: `simulate` builds seed `s`'s problem from the first half of
-# `jax.random.split(jax.random.key(s))` (and `kappa` does not change `Sigma_hat` or `dW`'s singular
-# vectors), so we rebuild it, and check it against the logged step-0 risk.
+# `mu` needs each seed's `Sigma_hat`: `batch_pre.problem(i, point=0)` rebuilds the problem run `i`
+# trained on at the first kappa (and `kappa` does not change `Sigma_hat` or `dW`'s singular
+# vectors), and we check it against the logged step-0 risk.
 
 # %%
 mus = []
 for i, s in enumerate(batch_pre.seeds):
-    problem = lt.make_problem(precgd_config.replace(kappa=kappas[0]), key=jax.random.split(jax.random.key(int(s)))[0])
+    problem = batch_pre.problem(i, point=0)
     # check: the spectral init's risk at step 0 is ||G_r - dW||^2 / 2 of this problem
     U, sv, Vt = jnp.linalg.svd(problem.G, full_matrices=False)
     risk0 = 0.5 * float(jnp.sum(((U[:, :rank] * sv[:rank]) @ Vt[:rank] - problem.dW) ** 2))

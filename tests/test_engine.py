@@ -91,3 +91,13 @@ def test_lora_sb_keeps_A_in_its_basis_and_B_frozen():
 def test_float32_runs():
     batch = lt.simulate(SMALL.replace(dtype="float32", init="spectral"), seeds=2)
     assert batch.trajectory.metrics["risk"].dtype == jnp.float32
+
+
+def test_batch_problem_rebuilds_the_problem_each_run_trained_on():
+    config = SMALL.replace(init="random", alpha=0.1)  # B_0 = 0: the step-0 loss is L(W0)
+    batch = lt.simulate(config, seeds=[4, 9], sweep={"noise": [0.0, 0.5]})
+    for i in range(2):
+        for point in range(2):
+            problem = batch.problem(i, point)
+            np.testing.assert_allclose(batch.trajectory.metrics["loss"][i, point, 0], problem.loss_W0, rtol=1e-12)
+    assert not np.isclose(batch.problem(0, 0).loss_W0, batch.problem(0, 1).loss_W0)
