@@ -48,7 +48,7 @@ __all__ = [
     "sym_eigh",
     "small_singular_values",
     "householder_r",
-        "spd_solve",
+    "spd_solve",
 ]
 
 METRIC_NAMES = (
@@ -373,7 +373,19 @@ def top_right_subspace(B: Float[Array, "r k"], m: int) -> Float[Array, "k m"]:
 def align_A(A: Float[Array, "d r"], reference_left: Float[Array, "d m"]) -> Float[Array, ""]:
     """||U_{ref,perp}^T U_{A,m}||_2: sin of the largest angle between A's top-m left subspace and the reference's.
 
-    m = min(reference columns, r).  NaN when A has rank < m (its top subspace is undefined).
+    LoRA-One Thm 3.2's alignment (its eq. for ||U_{G,perp}^T U_{A_t}||).  m = min(reference
+    columns, r).  NaN when A has rank < m (its top subspace is undefined).  When A's m-th and
+    (m+1)-th singular values are equal (e.g. ``lora_ga`` or ``lora_one`` orthonormal at step 0,
+    where all r are equal and r > m) "the top-m subspace" is not unique and the value depends on
+    which m of the tied directions the eigensolver returns: read it only once the spectrum has
+    separated.
+
+    Args:
+        A: the d x r factor.
+        reference_left: d x m orthonormal columns (e.g. ``problem.G_left``).
+
+    Returns:
+        sin of the largest principal angle, in [0, 1].
     """
     AV = A @ _top_eigenvectors(*sym_eigh(A.T @ A), reference_left.shape[1])
     return _sin_from_gram(_angle_gram(AV, reference_left))

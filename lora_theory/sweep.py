@@ -78,6 +78,7 @@ def run_sweep(
     progress: bool = True,
     mesh: Any = "auto",
     log=None,
+    write: bool = True,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Run a sweep chunk by chunk, resuming from the chunks already written.
 
@@ -91,6 +92,9 @@ def run_sweep(
         progress: show a progress bar (chunks as runs done, runs/s, ETA) when stderr is a TTY.
         mesh: passed to :func:`~lora_theory.engine.simulate` (device sharding).
         log: optional ``print``-like callable for one-line status messages (e.g. resuming).
+        write: write ``{name}.parquet`` / ``.json`` (default).  ``False`` returns the DataFrame
+            without writing it, for a caller that adds columns and saves the result itself
+            (the chunk folder is still used while running, and removed at the end).
 
     Returns:
         (the tidy DataFrame, the sidecar's metadata).
@@ -149,7 +153,8 @@ def run_sweep(
         "fingerprint": fingerprint,
         "wall_time_s": wall,
     }
-    write_results(df, out_dir, name, sidecar)
+    if write:
+        write_results(df, out_dir, name, sidecar)
     shutil.rmtree(chunk_dir, ignore_errors=True)
     try:
         chunk_dir.parent.rmdir()
