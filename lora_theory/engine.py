@@ -143,24 +143,20 @@ def train(problem, init: LoRAInit, config: TrainConfig, lr=0.0, damping=0.0) -> 
     def measure(factors):
         return trajectory_metrics(problem, objective, factors.A, factors.B)
 
-    def chunk(carry, start):
-        carry = lax.fori_loop(start, start + config.log_every, step, carry)
+    def chunk(carry, bounds):
+        # steps bounds[0] .. bounds[1] - 1, then the metrics: one call site each for the step and
+        # the metrics in the compiled program (the first chunk is empty: metrics at step 0).
+        carry = lax.fori_loop(bounds[0], bounds[1], step, carry)
         return carry, measure(carry[0])
 
     factors = init.factors
     opt_state = config.optimizer.init(factors) if use_optax else ()
     carry = (factors, opt_state, jnp.asarray(-1, jnp.int32))
-    first = measure(factors)
-    n_chunks, remainder = divmod(config.steps, config.log_every)
-    starts = jnp.arange(n_chunks, dtype=jnp.int32) * config.log_every
-    carry, history = lax.scan(chunk, carry, starts)
-    parts = [jax.tree.map(lambda x: x[None], first), history]
-    if remainder:
-        start = n_chunks * config.log_every
-        carry = lax.fori_loop(start, config.steps, step, carry)
-        parts.append(jax.tree.map(lambda x: x[None], measure(carry[0])))
-    metrics = jax.tree.map(lambda *xs: jnp.concatenate(xs), *parts)
-    steps = jnp.asarray(logged_steps(config.steps, config.log_every), jnp.int32)
+    logged = logged_steps(config.steps, config.log_every)
+    ends = jnp.asarray(logged, jnp.int32)
+    starts = jnp.asarray(np.concatenate([[0], logged[:-1]]), jnp.int32)
+    carry, metrics = lax.scan(chunk, carry, (starts, ends))
+    steps = ends
     final, _, diverged_step = carry
     rate = fit_linear_rate(steps, metrics["risk"])
     return Trajectory(steps, metrics, final, diverged_step, rate)
