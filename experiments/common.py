@@ -1,25 +1,25 @@
-"""Shared machinery of the figure experiments: config overrides, chunked runs, per-seed problems, I/O.
+"""Shared machinery of the figure experiments: config overrides, batched runs, per-seed problems, I/O.
 
 Every experiment module (``experiments/f*.py``) has a frozen config dataclass with ``quick()`` and
 ``full()`` presets, ``run(config, out_dir, progress) -> DataFrame`` (computes through the engine and
 writes ``{out_dir}/{NAME}.parquet`` + ``.json``) and ``plot(df, metadata, figures_dir)`` (draws from
 saved results only).
 
-**Why one run per call.**  jaxlib 0.10.2 on CPU can deadlock when a compiled program runs several
-independent *batched* LAPACK calls (QR, eigh, Cholesky) at once: each occupies a thread of the
-intra-op pool and then waits for batch sub-tasks queued on the same, exhausted pool (seen here
-with 10 seeds x 5 grid points, and with 5 seeds x 2 kappas of F5, in one ``simulate``; gdb shows
-both pool threads in ``jax::ParallelBatchMap`` under ``lapack_dgeqrf_ffi``; jaxlib 0.11.1+ compiles
-that parallel path out).  A LAPACK call with batch size 1 does not use that path, so
-:func:`simulate_chunked` calls :func:`lora_theory.simulate` on one seed and one grid point at a time
-(same shapes, so one compile serves every call), which also gives the progress bar its ticks.
-Per-seed problem quantities (:func:`per_seed`) are mapped over seeds with ``lax.map``.
+**One compile per static config.**  :func:`simulate_chunked` hands a figure's jobs to
+:func:`lora_theory.sweep.run_sweep`: each job (one static :class:`~lora_theory.RunConfig`) runs all
+its seeds (in chunks of equal, padded size, for the progress bar and resumability) and its whole
+sweep grid in one compiled :func:`lora_theory.simulate` program; the first chunks of a figure's
+jobs run in two threads, so their compilations overlap.  The swept fields' values in the
+config are reset to their defaults first (the grid overrides them anyway), so two jobs that differ
+only in swept values share a compiled program, also across figures.  Per-seed problem quantities
+(:func:`per_seed`) are mapped over seeds with ``lax.map``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import typing
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -37,6 +37,8 @@ __all__ = [
     "config_fields",
     "progress_bar",
     "simulate_chunked",
+    "canonical_config",
+    "CHUNK_SEEDS",
     "per_seed",
     "problem_key",
     "save",
@@ -120,38 +122,48 @@ def progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled or not sys.stderr.isatty(), leave=False)
 
 
+#: seeds per engine call (a progress-bar tick) unless told otherwise.
+CHUNK_SEEDS = 10
+#: threads compiling a figure's jobs at once (XLA compilation, single-threaded, dominates quick runs).
+WORKERS = max(1, min(2, os.cpu_count() or 1))
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(lt.RunConfig)}
+
+
+def canonical_config(config: lt.RunConfig, sweep: Mapping[str, Sequence[float]]) -> lt.RunConfig:
+    """``config`` with its swept fields at their defaults: the same program for the same static fields."""
+    changes = {name: _DEFAULTS[name] for name in sweep}
+    if "lr" in sweep and config.preheat_lr is None and "preheat_lr" not in sweep:
+        changes["preheat_lr"] = config.lr  # keep the resolved preheat lr (it defaults to lr)
+    return config.replace(**changes)
+
+
 def simulate_chunked(
     jobs: Sequence[tuple[Mapping[str, Any], lt.RunConfig, Mapping[str, Sequence[float]]]],
     seeds: int,
     *,
     desc: str,
     progress: bool,
+    out_dir,
+    chunk_seeds: int | None = None,
 ) -> tuple[pd.DataFrame, float]:
-    """Run every job ``(constant columns, config, sweep)`` for ``seeds`` seeds, one run per call.
+    """Run every job ``(constant columns, config, sweep)`` for seeds ``0 .. seeds-1``, batched.
 
-    Each job is one compiled program (its static config).  Each call runs one seed at one grid
-    point of the sweep (a singleton sweep, so every call has the same shapes and the values stay
-    traced: one compile serves them all), which keeps every LAPACK batch at size 1 (see the module
-    docstring).
+    One :func:`lora_theory.simulate` call per job and chunk of ``chunk_seeds`` seeds (default:
+    :data:`CHUNK_SEEDS`) covers the job's whole grid; every chunk has the same shapes, so each
+    distinct static config compiles once.  Chunks are written under ``{out_dir}/{desc}.chunks/``
+    while running (a killed run resumes) and removed at the end; nothing else is written.
 
     Returns:
         (tidy DataFrame of every run with the constant columns added, total wall time in s).
     """
-    import itertools
+    from lora_theory.sweep import run_sweep
 
-    frames, wall = [], 0.0
-    n_points = [int(np.prod([len(v) for v in sweep.values()])) if sweep else 1 for _, _, sweep in jobs]
-    with progress_bar(seeds * sum(n_points), desc, progress) as bar:
-        for columns, config, sweep in jobs:
-            names = list(sweep)
-            for values in itertools.product(*(list(sweep[n]) for n in names)):
-                point = {n: [v] for n, v in zip(names, values)}
-                for seed in range(seeds):
-                    batch = lt.simulate(config, seeds=[seed], sweep=point)
-                    wall += batch.wall_time
-                    frames.append(lt.batch_to_dataframe(batch, **columns))
-                    bar.update(1)
-    return pd.concat(frames, ignore_index=True), wall
+    jobs = [(columns, canonical_config(config, sweep), sweep) for columns, config, sweep in jobs]
+    chunk_seeds = chunk_seeds or min(seeds, CHUNK_SEEDS)
+    df, sidecar = run_sweep(jobs, out_dir=out_dir, name=desc, seeds=seeds, chunk_seeds=chunk_seeds,
+                            progress=progress, write=False, workers=WORKERS)
+    return df, float(sidecar["wall_time_s"])
 
 
 def problem_key(seed: int) -> jax.Array:

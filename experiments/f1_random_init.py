@@ -79,7 +79,8 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F1 (one compile, alpha swept) and write ``f1.parquet`` / ``f1.json``."""
     rc = config.run_config()
     alphas = [math.sqrt(a2) for a2 in config.alpha2s]
-    df, wall = simulate_chunked([({}, rc, {"alpha": alphas})], config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked([({}, rc, {"alpha": alphas})], config.seeds, desc=NAME, progress=progress,
+                                out_dir=out_dir)
     df["alpha2"] = df["alpha"] ** 2
     df = df.merge(problem_columns(rc, config.seeds), on="seed")
     return save(df, out_dir, NAME, config, wall)

@@ -66,7 +66,7 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F1b (one compile per d) and write ``f1b.parquet`` / ``f1b.json``."""
     alphas = [math.sqrt(a2) for a2 in config.alpha2s]
     jobs = [({}, config.run_config(d), {"alpha": alphas}) for d in config.ds]
-    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     df["alpha2"] = df["alpha"] ** 2
     extra = pd.concat(
         [problem_columns(config.run_config(d), config.seeds).assign(d=d) for d in config.ds], ignore_index=True

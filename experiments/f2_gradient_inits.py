@@ -92,7 +92,7 @@ def lora_sb_floor(config: lt.RunConfig, seeds: int) -> pd.DataFrame:
 def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F2 (one compile per init) and write ``f2.parquet`` / ``f2.json``."""
     jobs = [({"label": label}, config.run_config(init, variant), {}) for label, init, variant in INITS]
-    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     df = df.merge(lora_sb_floor(jobs[0][1], config.seeds), on="seed")
     return save(df, out_dir, NAME, config, wall)
 

@@ -70,7 +70,7 @@ class Config:
 def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F4 (one compile per init and optimizer) and write ``f4.parquet`` / ``f4.json``."""
     jobs = [({}, config.run_config(i, o), {"kappa": list(config.kappas)}) for i in INITS for o in OPTIMIZERS]
-    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     lam = per_seed(jobs[0][1], range(config.seeds), lambda p: {"sigma_hat_min": jnp.linalg.eigvalsh(p.sigma_hat)[0]})
     df = df.merge(pd.DataFrame({"seed": np.arange(config.seeds), **lam}), on="seed")
     return save(df, out_dir, NAME, config, wall)

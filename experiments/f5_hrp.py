@@ -96,7 +96,7 @@ def jobs(config: Config):
 
 def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F5 and write ``f5.parquet`` / ``f5.json``."""
-    df, wall = simulate_chunked(jobs(config), config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked(jobs(config), config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     return save(df, out_dir, NAME, config, wall)
 
 

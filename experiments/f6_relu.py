@@ -77,7 +77,7 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     if "relu" not in lt.MODELS:
         raise RuntimeError("F6 needs the nonlinear model (lora_theory.nonlinear, model='relu'), not registered")
     jobs = [({}, config.run_config(i, o), {"kappa": list(config.kappas)}) for i in INITS for o in OPTIMIZERS]
-    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress)
+    df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     return save(df, out_dir, NAME, config, wall)
 
 

@@ -102,7 +102,8 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     part_a = spectral_errors(config, progress)
     wall_a = time.perf_counter() - start
     jobs = [({"part": "b"}, config.alignment_config(d), {}) for d in config.ds]
-    part_b, wall_b = simulate_chunked(jobs, config.seeds, desc=f"{NAME} (b)", progress=progress)
+    part_b, wall_b = simulate_chunked(jobs, config.seeds, desc=f"{NAME}-b", progress=progress,
+                                        out_dir=out_dir)
     extra = pd.concat([problem_columns(config.alignment_config(d), config.seeds).assign(d=d) for d in config.ds],
                       ignore_index=True)
     part_b = part_b.merge(extra, on=["d", "seed"])
