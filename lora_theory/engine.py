@@ -202,7 +202,8 @@ def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[
 
     1. construction: the problems (Haar QR, SVD of G) and the inits (SVD of G, HRP's QR/SVD) are
        built one run at a time with ``lax.map`` -- a one-off cost, linear in the number of runs;
-    2. training: ``vmap`` over seeds of ``vmap`` over the grid, pure ``jax.numpy`` (the precgd
+    2. training: ``vmap`` over seeds (on CPU in cache-sized chunks, see :data:`CPU_CHUNK_BYTES`)
+       of ``vmap`` over the grid, pure ``jax.numpy`` (the precgd
        solves and the metrics' small decompositions are written without LAPACK), with the
        problem shared across the grid so its matrices are read once per step for the whole grid.
 
@@ -237,7 +238,8 @@ def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[
             return problem, _init_from_config(problem, config, values, key_init[s])
 
         problems, inits = lax.map(build, (seed_of, point_of))
-        return unflatten(jax.vmap(run)(problems, inits, point_of))
+        chunk = _cpu_chunk(n_seeds * n_grid, problems)
+        return unflatten(_map_in_chunks(run, (problems, inits, point_of), chunk))
 
     problems = lax.map(lambda key: make_problem(config, base, key=key), key_problem)
 
@@ -248,7 +250,32 @@ def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[
     inits = unflatten(lax.map(build_init, (seed_of, point_of)))
     points = jnp.arange(n_grid)
     per_grid = jax.vmap(run, in_axes=(None, 0, 0))
-    return jax.vmap(per_grid, in_axes=(0, 0, None))(problems, inits, points)
+    chunk = _cpu_chunk(n_seeds, problems)
+    return _map_in_chunks(lambda p, i: per_grid(p, i, points), (problems, inits), chunk)
+
+
+#: On CPU, seeds are trained in chunks whose problems hold about this many bytes in all: ``vmap``
+#: within a chunk, ``lax.map`` (sequential) over chunks, so a chunk's Sigma_hat and G (or X) stay in
+#: cache for all of its steps instead of every step streaming every seed's matrices from memory
+#: (measured in benchmarks/NOTES.md: about 2x at d = 256).  Other backends vmap over all seeds.
+CPU_CHUNK_BYTES = 4 * 2**20
+
+
+def _cpu_chunk(n: int, problems) -> int:
+    """Runs per chunk: the largest divisor of ``n`` whose problems fit CPU_CHUNK_BYTES (at least 1)."""
+    if jax.default_backend() != "cpu":
+        return n
+    per_problem = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(problems)) // max(n, 1)
+    target = max(1, CPU_CHUNK_BYTES // max(per_problem, 1))
+    return max(b for b in range(1, min(n, target) + 1) if n % b == 0)
+
+
+def _map_in_chunks(fn, args, chunk: int):
+    """``jax.vmap(fn)(*args)``, evaluated ``chunk`` runs at a time (chunk divides the run count)."""
+    n = jax.tree.leaves(args)[0].shape[0]
+    if chunk >= n:
+        return jax.vmap(fn)(*args)
+    return lax.map(lambda a: fn(*a), args, batch_size=chunk)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 4))
