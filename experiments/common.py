@@ -171,17 +171,41 @@ def problem_key(seed: int) -> jax.Array:
     return jax.random.split(jax.random.key(seed))[0]
 
 
+#: the RunConfig fields a problem is built from (:func:`lora_theory.make_problem` reads no others).
+_PROBLEM_FIELDS = ("model", "d", "k", "r_star", "n_samples", "kappa", "singular_values", "target_scale", "noise",
+                   "activation", "leaky_slope", "dtype")
+_PER_SEED_CACHE: dict = {}
+
+
+def _per_seed_program(config: lt.RunConfig, quantities: Callable, dynamic):
+    """The jitted ``keys -> lax.map(quantities o make_problem)``, shared by every call with the same
+    problem fields and the same ``quantities`` code and captured values (so one compile serves
+    several figures); a fresh one when something is not hashable."""
+    problem_config = lt.RunConfig(**{name: getattr(config, name) for name in _PROBLEM_FIELDS})
+
+    def compute(keys):
+        return jax.lax.map(lambda key: quantities(lt.make_problem(problem_config, dynamic, key=key)), keys)
+
+    try:
+        cells = tuple(c.cell_contents for c in (quantities.__closure__ or ()))
+        key = (problem_config, quantities.__code__, cells, quantities.__defaults__,
+               tuple(sorted((dynamic or {}).items())))
+        hash(key)
+    except (TypeError, AttributeError, ValueError):
+        return jax.jit(compute)
+    if key not in _PER_SEED_CACHE:
+        _PER_SEED_CACHE[key] = jax.jit(compute)
+    return _PER_SEED_CACHE[key]
+
+
 def per_seed(config: lt.RunConfig, seeds: Sequence[int], quantities: Callable, dynamic=None) -> dict[str, np.ndarray]:
     """Evaluate ``quantities(problem) -> dict of arrays`` on the problem of each seed.
 
     The problems are those :func:`lora_theory.simulate` trains on (same keys); mapped over the
-    seeds with ``lax.map`` (see the module docstring).
+    seeds with ``lax.map``.  ``quantities`` should read the config's values through its closure
+    as plain numbers (not the RunConfig), so that figures with the same problem share a compile.
     """
-
-    @jax.jit
-    def compute(keys):
-        return jax.lax.map(lambda key: quantities(lt.make_problem(config, dynamic, key=key)), keys)
-
+    compute = _per_seed_program(config, quantities, dynamic)
     keys = jax.vmap(problem_key)(jnp.asarray(np.asarray(seeds), jnp.uint32))
     return {name: np.asarray(value) for name, value in compute(keys).items()}
 

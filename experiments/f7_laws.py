@@ -49,6 +49,9 @@ class Config:
     n_factors: tuple[int, ...] = (4, 8, 16, 32, 64, 128, 256, 512)
     ds: tuple[int, ...] = (25, 50, 100, 200)
     alpha2: float = 1e-6
+    #: part (b) also runs these alpha^2 (not plotted): the quick preset thereby has F1b's grid shape
+    #: and static config, so F1b's compiled programs serve it.
+    extra_alpha2s: tuple[float, ...] = ()
     thetas: tuple[float, ...] = (0.6, 0.45, 0.3)
     lr: float = 1.0 / 64
     steps: int = 800
@@ -60,7 +63,8 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(seeds=3, d=40, n_factors=(4, 64), ds=(25, 50), steps=400, log_every=10)
+        return cls(seeds=3, d=40, n_factors=(4, 64), ds=(25, 50), alpha2=1e-4, extra_alpha2s=(1.0, 0.1, 0.01, 1e-3),
+                   steps=600, log_every=20)
 
     def spectral_config(self, n_factor: int) -> lt.RunConfig:
         return lt.RunConfig(model="linear", d=self.d, k=self.d, r_star=self.r_star, rank=self.rank,
@@ -101,11 +105,13 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     start = time.perf_counter()
     part_a = spectral_errors(config, progress)
     wall_a = time.perf_counter() - start
-    jobs = [({"part": "b"}, config.alignment_config(d), {}) for d in config.ds]
+    alphas = [math.sqrt(a2) for a2 in (config.alpha2, *config.extra_alpha2s)]
+    jobs = [({"part": "b"}, config.alignment_config(d), {"alpha": alphas}) for d in config.ds]
     part_b, wall_b = simulate_chunked(jobs, config.seeds, desc=f"{NAME}-b", progress=progress,
                                         out_dir=out_dir)
     extra = pd.concat([problem_columns(config.alignment_config(d), config.seeds).assign(d=d) for d in config.ds],
                       ignore_index=True)
+    part_b = part_b[np.isclose(part_b["alpha"], math.sqrt(config.alpha2), rtol=1e-12)]
     part_b = part_b.merge(extra, on=["d", "seed"])
     df = pd.concat([part_a, part_b], ignore_index=True)
     return save(df, out_dir, NAME, config, wall_a + wall_b)

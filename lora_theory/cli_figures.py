@@ -10,7 +10,8 @@
 error that lists the valid keys, and values are parsed to the field's type (tuples take
 comma-separated values).  ``run`` and ``reproduce`` keep XLA's compiled programs in
 ``OUT/.jax_cache`` (JAX's persistent compilation cache), so a second run of a figure skips
-compilation, which dominates the quick presets.  Progress bars (tqdm, on stderr) tick over each figure's chunks of work;
+compilation, which dominates the quick presets; with ``--quick`` XLA compiles at optimisation level 0
+(half the compile time; the programs run for well under a second each).  Progress bars (tqdm, on stderr) tick over each figure's chunks of work;
 they are silent with ``--quiet`` or when stderr is not a terminal.
 """
 
@@ -93,11 +94,26 @@ def _enable_compilation_cache(out_dir) -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
+def _quick_compile_flags() -> None:
+    """``--quick``: XLA's CPU backend at optimisation level 0 (``XLA_FLAGS``), unless set already.
+
+    Compilation is nearly all of a quick run (each program runs for well under a second), and
+    level 0 halves its CPU time.  Only effective before JAX's backend starts, i.e. from the CLI.
+    """
+    import os
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_backend_optimization_level" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=0").strip()
+
+
 def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
 def _run_command(args) -> int:
+    if args.quick:
+        _quick_compile_flags()
     _enable_compilation_cache(args.out)
     config = make_config(args.name, quick=args.quick, seeds=args.seeds, overrides=args.set or ())
     start = time.perf_counter()
@@ -114,6 +130,8 @@ def _plot_command(args) -> int:
 
 
 def _reproduce_command(args) -> int:
+    if args.quick:
+        _quick_compile_flags()
     _enable_compilation_cache(args.out)
     log = (lambda *a, **k: None) if args.quiet else print
     reproduce(quick=args.quick, out_dir=args.out, figures_dir=args.figures_dir, progress=_progress(args), log=log)

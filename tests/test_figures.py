@@ -127,3 +127,20 @@ def test_tail_rate_recovers_a_geometric_rate():
     risk = 3.0 * 0.9**steps + 0.0
     assert tail_rate(steps, risk) == pytest.approx(0.9, rel=1e-9)
     assert math.isnan(tail_rate(steps[:2], risk[:2]))
+
+
+def test_run_compiles_once_per_static_config(tmp_path, monkeypatch):
+    """Chunks of seeds and grid points share one program; figures with the same static config too."""
+    import experiments.common as common
+
+    monkeypatch.setattr(common, "CHUNK_SEEDS", 2)  # 3 seeds -> 2 chunks, the second one padded
+    tiny = ["seeds=3", "r_star=2", "rank=4", "n_factor=4", "steps=30", "log_every=5", "alpha2s=1,0.01,0.0001"]
+    before = lt.TRACE_COUNTS["simulate"]
+    f1 = REGISTRY["f1"]
+    df = f1.run(apply_overrides(f1.Config.quick(), tiny + ["d=11", "k=11"]), tmp_path, progress=False)
+    assert lt.TRACE_COUNTS["simulate"] - before == 1  # 2 chunks x 3 alphas: one compile
+    assert sorted(df["seed"].unique()) == [0, 1, 2] and df["alpha2"].nunique() == 3
+    f1b = REGISTRY["f1b"]
+    f1b.run(apply_overrides(f1b.Config.quick(), tiny + ["ds=11,9"]), tmp_path, progress=False)
+    assert lt.TRACE_COUNTS["simulate"] - before == 2  # d = 11 is F1's program again; d = 9 is new
+    assert not list(tmp_path.glob("*.chunks"))  # the chunk folders are cleaned up
