@@ -31,10 +31,11 @@ LowRank of rank r that the engine's gradient still multiplies through):
 Metrics (every ``log_every`` steps) are not in the count; their cost is measured instead
 (``log_every`` 1 against 100).
 
-    python benchmarks/bench.py --quick        # < 2 min on the 2-core CPU
-    python benchmarks/bench.py                # the full table (about 20-30 min on 2 cores)
+    python benchmarks/bench.py --quick   # linear d = 100 (1/10/100 seeds), 256 (1/10), 200 steps; < 2 min
+    python benchmarks/bench.py           # the full table (about 30 min on the loaded 2-core CPU)
+    python benchmarks/bench.py --extra   # the eager loops again with one OpenBLAS thread
 
-Prints a table and writes ``benchmarks/results/bench_{quick,full}.json``.
+Prints a table and writes ``benchmarks/results/bench_{quick,full,extra}.json``.
 """
 
 from __future__ import annotations
@@ -325,6 +326,7 @@ WORKERS = {"machine": worker_machine, "cell": worker_cell, "eager": worker_eager
 def spawn(kind: str, spec: dict, timeout: float) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(spec)]
     env = dict(os.environ)
+    env.update(spec.get("env", {}))  # e.g. OPENBLAS_NUM_THREADS=1 for an eager loop
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -348,7 +350,9 @@ def engine_cell(model, d, seeds, grid=1, steps=1000, log_every=100, dtype="float
 def plan(quick: bool) -> dict:
     if quick:
         steps = 200
-        sweeps = [("linear", 100, [1, 10, 100]), ("linear", 256, [1, 10, 100])]
+        # d = 256 stops at 10 seeds: its construction grows faster than linearly with the seeds
+        # (10 seeds 0.3 s, 64 seeds 32 s, 100 seeds 96 s; see NOTES.md), too slow for --quick.
+        sweeps = [("linear", 100, [1, 10, 100]), ("linear", 256, [1, 10])]
         return {
             "machine": {"matmul_n": 1024, "stream_mb": 128},
             "sweeps": [(m, d, [engine_cell(m, d, s, steps=steps, log_every=100) for s in ss]) for m, d, ss in sweeps],
@@ -357,6 +361,7 @@ def plan(quick: bool) -> dict:
             "logging": [],
             "memory": [],
             "eager": [("linear", 100, "suff_stats"), ("linear", 100, "raw_X"), ("linear", 256, "suff_stats")],
+            "eager_env": {"OPENBLAS_NUM_THREADS": "1"},
             "eager_seconds": 1.0,
             "budget_s": 30.0,
             "max_problem_gb": 4.0,
@@ -386,6 +391,24 @@ def plan(quick: bool) -> dict:
         "budget_s": 120.0,
         "max_problem_gb": 5.0,
     }
+
+
+#: ``--extra``: the eager loops again with single-threaded OpenBLAS (on a loaded 2-core machine
+#: OpenBLAS's second thread mostly waits for a core, which can make the eager loop 30x slower).
+EXTRA = {
+    "machine": {"matmul_n": 2048, "stream_mb": 512},
+    "sweeps": [],
+    "shared": [],
+    "vmap_all": [],
+    "logging": [],
+    "memory": [],
+    "eager": [("linear", d, "suff_stats") for d in (100, 256, 1024)]
+    + [("linear", 100, "raw_X"), ("linear", 256, "raw_X"), ("relu", 100, "factored"), ("relu", 256, "factored")],
+    "eager_env": {"OPENBLAS_NUM_THREADS": "1"},
+    "eager_seconds": 4.0,
+    "budget_s": 120.0,
+    "max_problem_gb": 5.0,
+}
 
 
 def summarise(cell: dict, res: dict) -> dict:
@@ -422,12 +445,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small subset, < 2 min on the 2-core CPU")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/bench_{quick,full}.json)")
+    parser.add_argument("--extra", action="store_true", help="only the supplementary comparisons (EXTRA)")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker[0]](json.loads(args.worker[1]))))
         return
     start = time.perf_counter()
-    p = plan(args.quick)
+    p = EXTRA if args.extra else plan(args.quick)
     try:
         import torch  # noqa: F401
 
@@ -497,7 +521,8 @@ def main() -> None:
     eager = []
     for model, d, variant in p["eager"]:
         res = spawn("eager", {"model": model, "d": d, "variant": variant, "log_every": 100, "steps": 1000,
-                              "seconds": p["eager_seconds"]}, 300)
+                              "seconds": p["eager_seconds"], "env": p.get("eager_env", {})}, 300)
+        res["env"] = p.get("eager_env", {})
         res.update(model=model, d=d, variant=variant)
         eager.append(res)
         print(f"  {model:<7}{d:>6} {variant:<11} {res.get('run_steps_per_s', float('nan')):>10.3g} run-steps/s "
@@ -516,7 +541,7 @@ def main() -> None:
         print(f"  {x['model']:<7}{x['d']:>6} vs {x['eager']:<11} {x['ratio']:>8.1f}x", flush=True)
     report.update(rows=rows, eager=eager, ratios=ratios, load_end=os.getloadavg(),
                   wall_s=time.perf_counter() - start)
-    out = args.out or os.path.join(HERE, "results", f"bench_{report['mode']}.json")
+    out = args.out or os.path.join(HERE, "results", f"bench_{'extra' if args.extra else report['mode']}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump(report, f, indent=1, default=float)
