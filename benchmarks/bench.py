@@ -442,10 +442,10 @@ HEADER = (f"{'model':<7}{'d':>6}{'seeds':>6}{'grid':>5}{'steps':>6}{'log':>5}{'c
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small subset, < 2 min on the 2-core CPU")
+    parser.add_argument("--quick", action="store_true", help="small subset: ~90-130 s on the 2-core CPU (load 2.6-4)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/bench_{quick,full}.json)")
-    parser.add_argument("--extra", action="store_true", help="only the supplementary comparisons (EXTRA)")
+    parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/bench_{quick,full,extra}.json)")
+    parser.add_argument("--extra", action="store_true", help="only the eager loops, with one OpenBLAS thread")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(WORKERS[args.worker[0]](json.loads(args.worker[1]))))
