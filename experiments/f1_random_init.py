@@ -121,6 +121,6 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
                  title=rf"alignment of $A_t$ with $G$ (N = {cfg['n_factor']}d)")
     ax_align.set_ylim(1e-2, 1.6)
     P.legend(ax_risk, loc="lower left")
-    P.legend(ax_align, loc="lower right")
+    P.legend(ax_align, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the panel
     P.caption(fig, f"mean over {df['seed'].nunique()} seeds (geometric on log axes), band: interquartile range; dashed: theory")
     return P.save_figure(fig, figures_dir, NAME)
