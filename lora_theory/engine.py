@@ -262,16 +262,21 @@ CPU_CHUNK_BYTES = 4 * 2**20
 
 
 def _cpu_chunk(n: int, problems) -> int:
-    """Runs per chunk: the largest divisor of ``n`` whose problems fit CPU_CHUNK_BYTES (at least 1)."""
+    """Runs per chunk: about CPU_CHUNK_BYTES of problems (at least 1).
+
+    The largest divisor of ``n`` that fits, when it is at least half that size; otherwise (e.g. a
+    prime ``n``) the full size, and ``lax.map`` runs the remainder as one more, smaller chunk.
+    """
     if jax.default_backend() != "cpu":
         return n
     per_problem = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(problems)) // max(n, 1)
-    target = max(1, CPU_CHUNK_BYTES // max(per_problem, 1))
-    return max(b for b in range(1, min(n, target) + 1) if n % b == 0)
+    target = min(n, max(1, CPU_CHUNK_BYTES // max(per_problem, 1)))
+    divisor = max(b for b in range(1, target + 1) if n % b == 0)
+    return divisor if 2 * divisor >= target else target
 
 
 def _map_in_chunks(fn, args, chunk: int):
-    """``jax.vmap(fn)(*args)``, evaluated ``chunk`` runs at a time (chunk divides the run count)."""
+    """``jax.vmap(fn)(*args)``, evaluated ``chunk`` runs at a time (a remainder as a last chunk)."""
     n = jax.tree.leaves(args)[0].shape[0]
     if chunk >= n:
         return jax.vmap(fn)(*args)
