@@ -40,7 +40,9 @@ def test_sharded_batch_equals_single_device_batch(tmp_path):
 
     single = lt.simulate(lt.RunConfig(**CONFIG), seeds=SEEDS, sweep=SWEEP, mesh=None)
     assert sharded["risk"].shape == single.trajectory.metrics["risk"].shape == (SEEDS, 2, 7)
-    np.testing.assert_allclose(sharded["risk"], single.trajectory.metrics["risk"], rtol=1e-12, atol=1e-30)
+    # the risk is a difference (||AB - dW||^2): near convergence its relative rounding grows, so an
+    # absolute floor far below the initial risk (~0.1) is added
+    np.testing.assert_allclose(sharded["risk"], single.trajectory.metrics["risk"], rtol=1e-12, atol=1e-16)
     np.testing.assert_allclose(sharded["align"], single.trajectory.metrics["align_A_G"], rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(sharded["A"], single.trajectory.final.A, rtol=1e-10, atol=1e-14)
 
