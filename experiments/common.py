@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import typing
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -30,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 import lora_theory as lt
+from lora_theory.engine import problem_key
+from lora_theory.sweep import progress_bar
 
 __all__ = [
     "OverrideError",
@@ -115,13 +116,6 @@ def apply_overrides(config, overrides: Iterable[str] | Mapping[str, str]):
     return dataclasses.replace(config, **changes)
 
 
-def progress_bar(total: int, desc: str, enabled: bool):
-    """A tqdm bar on stderr, silent when disabled or when stderr is not a terminal."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled or not sys.stderr.isatty(), leave=False)
-
-
 #: seeds per engine call (a progress-bar tick) unless told otherwise.
 CHUNK_SEEDS = 10
 #: threads compiling a figure's jobs at once (XLA compilation, single-threaded, dominates quick runs).
@@ -164,11 +158,6 @@ def simulate_chunked(
     df, sidecar = run_sweep(jobs, out_dir=out_dir, name=desc, seeds=seeds, chunk_seeds=chunk_seeds,
                             progress=progress, write=False, workers=WORKERS)
     return df, float(sidecar["wall_time_s"])
-
-
-def problem_key(seed: int) -> jax.Array:
-    """The key :func:`lora_theory.simulate` builds seed ``seed``'s problem from (its first split)."""
-    return jax.random.split(jax.random.key(seed))[0]
 
 
 #: the RunConfig fields a problem is built from (:func:`lora_theory.make_problem` reads no others).

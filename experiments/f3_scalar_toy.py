@@ -107,7 +107,7 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     a_spec, b_spec = spectral_toy_init(X, y, config.gamma)
     a0 = jnp.concatenate([a_random, a_spec[None]])
     b0 = jnp.concatenate([jnp.zeros(config.seeds), b_spec[None]])
-    with progress_bar(1, NAME, progress) as bar:
+    with progress_bar(1, NAME, progress, unit="it") as bar:
         a_t, b_t, loss_t = (np.asarray(v) for v in trajectories(a0, b0, X, y, config.lr, config.steps, config.log_every))
         bar.update(1)
     steps = np.arange(0, config.steps + 1, config.log_every)

@@ -79,7 +79,7 @@ class Config:
 def spectral_errors(config: Config, progress: bool) -> pd.DataFrame:
     """Part (a): per seed and N, ||A_0 B_0 - dW||_op, its Frobenius form and Thm 3.3's bound."""
     frames = []
-    with progress_bar(len(config.n_factors), f"{NAME} (a)", progress) as bar:
+    with progress_bar(len(config.n_factors), f"{NAME} (a)", progress, unit="it") as bar:
         for n_factor in config.n_factors:
             rc = config.spectral_config(n_factor)
 

@@ -24,7 +24,18 @@ from .config import (
     validate,
 )
 from .sweep import progress_bar, run_sweep, sweep_fingerprint
-from .engine import TRACE_COUNTS, Batch, TrainConfig, Trajectory, logged_steps, seed_mesh, simulate, train
+from .engine import (
+    TRACE_COUNTS,
+    Batch,
+    TrainConfig,
+    Trajectory,
+    logged_steps,
+    problem_key,
+    seed_mesh,
+    simulate,
+    split_run_key,
+    train,
+)
 from .inits import INITS, VARIANTS, LoRAInit, initialise, preheat
 from .metrics import (
     align_A,
@@ -47,6 +58,7 @@ from .optimizers import (
     gd_update,
     precgd,
     precgd_update,
+    lapack_spd_solve,
     precondition,
     scale_by_lora_preconditioner,
 )

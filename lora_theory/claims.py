@@ -52,6 +52,7 @@ from jaxtyping import Array, Float
 from . import theory
 from .inits import initialise, random_init
 from .metrics import align_A, align_B
+from .engine import split_run_key
 from .optimizers import LoRAFactors, precondition
 from .problems import LowRank, make_linear_problem, make_population_problem, target_spectrum
 
@@ -321,26 +322,26 @@ def _seed_list(params) -> list[int]:
 
 
 def _split(key):
-    """(problem key, init key): the split the engine uses, so a run can be redone with simulate."""
-    return jax.random.split(key)
+    """(problem key, init key): the engine's split, so a run can be redone with simulate."""
+    return split_run_key(key)
 
 
 def _f64(value) -> Array:
     return jnp.asarray(value, DTYPE)
 
 
-def _grid_map(build, train, keys, grid, *, vectorize_train: bool):
+def _grid_map(build, train, keys, grid):
     """Run ``train(build(key, value))`` for every (seed key, grid value); outputs (seeds, grid, ...).
 
     ``build`` (problem and init: QR, SVD, ...) runs under ``lax.map``, so every LAPACK call has
-    batch size 1 (see :data:`_LAPACK_NOTE`); ``train`` is vmapped over the built pytrees when its
-    loop has no LAPACK call (``vectorize_train``), else mapped too.
+    batch size 1 (see :data:`_LAPACK_NOTE`); ``train`` (gd or precgd steps and the metrics: no
+    LAPACK call) is vmapped over the built pytrees.
     """
     n_seeds, n_grid = keys.shape[0], grid.shape[0]
     seed_index = jnp.repeat(jnp.arange(n_seeds), n_grid)
     grid_index = jnp.tile(jnp.arange(n_grid), n_seeds)
     built = lax.map(lambda ij: build(keys[ij[0]], grid[ij[1]]), (seed_index, grid_index))
-    out = jax.vmap(train)(built) if vectorize_train else lax.map(train, built)
+    out = jax.vmap(train)(built)
     return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), out)
 
 
@@ -350,9 +351,9 @@ def _grid_map(build, train, keys, grid, *, vectorize_train: bool):
 #: kernels' parallel batch map while every pool thread is idle (a native stack shows
 #: ``jax::ParallelBatchMap`` in ``lapack_dgeqrf_ffi``).  Seen with 8+ seeds in claim 6, and with
 #: ``simulate`` itself; ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false`` does not always avoid it.
-#: Under ``lax.map`` every LAPACK call has batch size 1 and never hung here.  Loops without LAPACK
-#: calls (gd; the alignment metrics, which :mod:`lora_theory.metrics` computes in plain jnp) stay
-#: vectorised; precgd's Cholesky solves (:func:`lora_theory.optimizers.precondition`) are mapped.
+#: Under ``lax.map`` every LAPACK call has batch size 1 and never hung here.  The training loops
+#: have no LAPACK call (precgd's solves, :func:`lora_theory.optimizers.precondition`, and the
+#: alignment metrics are plain jnp, :mod:`lora_theory.metrics`) and stay vectorised.
 _LAPACK_NOTE = None
 
 
@@ -468,7 +469,7 @@ def _claim1_compute(keys, alphas, kappa, noise, lr, b0_scale, *, shape):
         )
         return history
 
-    return _grid_map(build, train, keys, alphas, vectorize_train=True)  # metrics.align_B: no LAPACK
+    return _grid_map(build, train, keys, alphas)
 
 
 def _measure_claim1(p):
@@ -527,7 +528,7 @@ def _claim2_compute(keys, alphas, kappa, lr, *, shape):
         )
         return align, risk, lam
 
-    align, risk, lam = _grid_map(build, train, keys, alphas, vectorize_train=True)  # align_A: no LAPACK
+    align, risk, lam = _grid_map(build, train, keys, alphas)
     return align, risk, lam[:, 0]
 
 
@@ -740,7 +741,7 @@ def _claim4_compute(keys, kappas, lr, damping, *, shape, optimizer):
         return risk
 
     # gd's loop has no LAPACK call: vectorised; precgd's has two Cholesky solves per step: mapped
-    return _grid_map(build, train, keys, kappas, vectorize_train=optimizer == "gd")
+    return _grid_map(build, train, keys, kappas)
 
 
 def _measure_claim4(p):

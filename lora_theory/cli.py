@@ -149,7 +149,7 @@ def train_command(args) -> int:
     import pandas as pd
 
     from .results import run_summary
-    from .sweep import run_sweep
+    from .sweep import grid_size, run_sweep
 
     configs, sweep = _configs_from_args(args)
     jobs = [({}, config, sweep) for config in configs]
@@ -172,16 +172,9 @@ def train_command(args) -> int:
         summary = run_summary(df, by=by)
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
             print(summary.to_string(index=False))
-        n_runs = len(configs) * args.seeds * max(1, int(_grid_size(sweep)))
+        n_runs = len(configs) * args.seeds * grid_size(sweep)
         print(f"\n{n_runs} runs x {configs[0].steps} steps in {wall:.2f} s on {jax.default_backend()}; results: {parquet}")
     return 0
-
-
-def _grid_size(sweep) -> int:
-    size = 1
-    for values in sweep.values():
-        size *= len(values)
-    return size
 
 
 def _add_list(sub) -> None:

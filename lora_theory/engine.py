@@ -41,6 +41,8 @@ __all__ = [
     "logged_steps",
     "TRACE_COUNTS",
     "seed_mesh",
+    "split_run_key",
+    "problem_key",
 ]
 
 #: how many times each compiled entry point has been traced (a test checks one trace per batch).
@@ -190,6 +192,20 @@ def _train_config(config: RunConfig) -> TrainConfig:
     return TrainConfig(config.steps, config.log_every, config.optimizer, config.train_factors)
 
 
+def split_run_key(key: jax.Array) -> jax.Array:
+    """The two keys of a run made from ``key``: ``[problem key, init key]``.
+
+    Every seed's run uses ``split_run_key(jax.random.key(seed))``: the problem from the first key,
+    the init from the second (the same for every grid point), so a run can be redone alone.
+    """
+    return jax.random.split(key)
+
+
+def problem_key(seed: int) -> jax.Array:
+    """The key :func:`simulate` builds seed ``seed``'s problem from."""
+    return split_run_key(jax.random.key(seed))[0]
+
+
 def _index_tree(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
@@ -207,14 +223,14 @@ def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[
        solves and the metrics' small decompositions are written without LAPACK), with the
        problem shared across the grid so its matrices are read once per step for the whole grid.
 
-    A seed's problem uses ``split(key)[0]`` and its init ``split(key)[1]`` (the same for every
-    grid point), so a run does not depend on the batch it is in.
+    A seed's problem and init keys come from :func:`split_run_key` (the init key is the same for
+    every grid point), so a run does not depend on the batch it is in.
     """
     n_seeds = keys.shape[0]
     n_grid = grid[_INDEX].shape[0]
     base = config.dynamic_values()
     train_config = _train_config(config)
-    split = jax.vmap(jax.random.split)(keys)
+    split = jax.vmap(split_run_key)(keys)
     key_problem, key_init = split[:, 0], split[:, 1]
     seed_of = jnp.repeat(jnp.arange(n_seeds), n_grid)
     point_of = jnp.tile(jnp.arange(n_grid), n_seeds)
@@ -339,8 +355,7 @@ class Batch:
         otherwise every grid point of a seed shares one problem.
         """
         values = {n: v[point] for n, v in self.grid.items()}
-        key_problem = jax.random.split(jax.random.key(int(self.seeds[i])))[0]
-        return make_problem(self.config, values, key=key_problem)
+        return make_problem(self.config, values, key=problem_key(int(self.seeds[i])))
 
     def to_dataframe(self):
         """Tidy long format: one row per run and logged step (see :mod:`lora_theory.results`)."""

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from .optimizers import LoRAFactors, gd_update
+from .optimizers import LoRAFactors, gd_update, lapack_spd_solve, precgd_update
 from .problems import LowRank
 
 __all__ = [
@@ -175,23 +175,6 @@ def _directions(U_r, k: int, alpha):
     return scale * U_r, jnp.zeros((rank, k), U_r.dtype)
 
 
-def _precgd_update_cholesky(factors: LoRAFactors, grads: LoRAFactors, lr, damping) -> LoRAFactors:
-    """:func:`~lora_theory.optimizers.precgd_update` with LAPACK Cholesky solves.
-
-    For the preheat only: it runs in the engine's construction phase (one run at a time under
-    ``lax.map``, so the LAPACK calls are never batched), at rank p up to d, where the training
-    loop's unrolled pure-``jnp`` solve of a p x p system would take minutes to compile.
-    """
-    from jax.scipy.linalg import cho_factor, cho_solve
-
-    A, B = factors.A, factors.B
-    eye = jnp.eye(A.shape[1], dtype=A.dtype)
-    lam = jnp.asarray(damping, A.dtype)
-    pre_A = cho_solve(cho_factor(B @ B.T + lam * eye), grads.A.T).T
-    pre_B = cho_solve(cho_factor(A.T @ A + lam * eye), grads.B)
-    return LoRAFactors(A - lr * pre_A, B - lr * pre_B)
-
-
 def preheat(
     problem,
     factors: LoRAFactors,
@@ -212,7 +195,9 @@ def preheat(
         grads = LoRAFactors(gA, gB)
         if optimizer == "gd":
             return gd_update(f, grads, lr)
-        return _precgd_update_cholesky(f, grads, lr, damping)
+        # LAPACK Cholesky: the preheat rank p goes up to d, where the unrolled jnp solve takes
+        # minutes to compile; the engine builds inits one run at a time (never batched)
+        return precgd_update(f, grads, lr, damping, solve=lapack_spd_solve)
 
     return lax.fori_loop(0, steps, body, factors)
 

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import optax
+from jax.scipy.linalg import cho_factor, cho_solve
 from jaxtyping import Array, Float
 
 from .metrics import spd_solve
@@ -27,6 +28,7 @@ __all__ = [
     "OPTIMIZERS",
     "TRAIN_FACTORS",
     "precondition",
+    "lapack_spd_solve",
     "gd_update",
     "precgd_update",
     "scale_by_lora_preconditioner",
@@ -52,19 +54,37 @@ def precondition(
     grad_A: Float[Array, "d r"],
     grad_B: Float[Array, "r k"],
     damping: Float[Array, ""] | float,
+    *,
+    solve=spd_solve,
 ) -> tuple[Float[Array, "d r"], Float[Array, "r k"]]:
     """Riemannian / ScaledGD preconditioning of the factor gradients.
 
     Returns (grad_A (B B^T + lam I)^{-1},  (A^T A + lam I)^{-1} grad_B), computed with Cholesky
-    solves (:func:`~lora_theory.metrics.spd_solve`, plain ``jax.numpy``: no LAPACK custom call in
-    the training loop, so it vectorises over a vmapped batch of runs), never an explicit inverse.  With lam = 0 (the theory's choice) a rank-deficient factor
+    solves, never an explicit inverse.  With lam = 0 (the theory's choice) a rank-deficient factor
     makes the solve singular and the result NaN: the engine then marks the run as diverged.
+
+    Args:
+        A, B: the factors; grad_A, grad_B: the gradients to precondition; damping: lam.
+        solve: ``(M, rhs) -> M^{-1} rhs`` for symmetric positive definite M.  The default,
+            :func:`~lora_theory.metrics.spd_solve`, is plain ``jax.numpy`` (no LAPACK custom call
+            in the training loop, so it vectorises over a vmapped batch of runs; unrolled in r,
+            so meant for LoRA ranks); :func:`lapack_spd_solve` suits large ranks run unbatched.
     """
     eye = jnp.eye(A.shape[1], dtype=A.dtype)
     lam = jnp.asarray(damping, A.dtype)
-    pre_A = spd_solve(B @ B.T + lam * eye, grad_A.T).T
-    pre_B = spd_solve(A.T @ A + lam * eye, grad_B)
+    pre_A = solve(B @ B.T + lam * eye, grad_A.T).T
+    pre_B = solve(A.T @ A + lam * eye, grad_B)
     return pre_A, pre_B
+
+
+def lapack_spd_solve(M: Float[Array, "n n"], rhs: Float[Array, "n m"]) -> Float[Array, "n m"]:
+    """M^{-1} rhs by LAPACK Cholesky (``jax.scipy.linalg.cho_solve``).
+
+    For large n (HRP's preheat at rank p up to d), where the unrolled :func:`spd_solve` takes
+    minutes to compile.  Call it unbatched (e.g. under ``lax.map``): batched LAPACK calls can
+    deadlock with jaxlib 0.10 on CPU (see :mod:`lora_theory.metrics`).
+    """
+    return cho_solve(cho_factor(M), rhs)
 
 
 def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr) -> LoRAFactors:
@@ -72,12 +92,13 @@ def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr) -> LoRAFactors:
     return LoRAFactors(factors.A - lr * grads.A, factors.B - lr * grads.B)
 
 
-def precgd_update(factors: LoRAFactors, grads: LoRAFactors, lr, damping) -> LoRAFactors:
+def precgd_update(factors: LoRAFactors, grads: LoRAFactors, lr, damping, *, solve=spd_solve) -> LoRAFactors:
     """A <- A - eta grad_A L (B B^T + lam I)^{-1},  B <- B - eta (A^T A + lam I)^{-1} grad_B L.
 
     LoRA-One's preconditioned GD (Algorithm 1; its toy code uses lam = 1e-3, its theory lam = 0).
+    ``solve`` as in :func:`precondition`.
     """
-    pre_A, pre_B = precondition(factors.A, factors.B, grads.A, grads.B, damping)
+    pre_A, pre_B = precondition(factors.A, factors.B, grads.A, grads.B, damping, solve=solve)
     return LoRAFactors(factors.A - lr * pre_A, factors.B - lr * pre_B)
 
 

@@ -47,6 +47,11 @@ def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "run")
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled or not sys.stderr.isatty(), leave=False)
 
 
+def grid_size(sweep: Mapping[str, Sequence[float]]) -> int:
+    """The number of grid points of a sweep (the cartesian product of its value lists; 1 if empty)."""
+    return int(np.prod([len(v) for v in sweep.values()])) if sweep else 1
+
+
 def sweep_fingerprint(jobs: Sequence[SweepJob], seeds: Sequence[int], chunk_seeds: int) -> str:
     """A short hash of everything that determines a sweep's results."""
     payload = {
@@ -120,9 +125,6 @@ def run_sweep(
     done = [key for key in plan if paths[key].exists()]
     if done and log is not None:
         log(f"resuming {name}: {len(done)}/{len(plan)} chunks already done in {chunk_dir}")
-
-    def grid_size(job_sweep):
-        return int(np.prod([len(v) for v in job_sweep.values()])) if job_sweep else 1
 
     runs_of = {key: chunks[key[1]].size * grid_size(jobs[key[0]][2]) for key in plan}
     wall = 0.0
