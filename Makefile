@@ -1,5 +1,5 @@
-# lora_theory: every target creates .venv when it is missing.
-PYTHON ?= python3
+# lora_theory: every target creates .venv when it is missing (or when it holds a Python < 3.12).
+# The interpreter: PYTHON=... if given, else the first Python >= 3.12 that runs (see .ci/find-python).
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,7 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: install figures figures-quick test test-all notebooks bench clean
 
 $(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+		echo "$(VENV) holds Python < 3.12: recreating it"; rm -rf $(VENV); fi
+	@if [ ! -x $(BIN)/python ]; then \
+		py=$$(PYTHON="$(PYTHON)" bash .ci/find-python) || exit 1; \
+		echo "creating $(VENV) with $$py"; "$$py" -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
@@ -24,11 +28,11 @@ figures-quick: $(STAMP)
 
 ## The CI test suite (everything but @pytest.mark.slow).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=10
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 ## Everything, the slow full-size checks included.
 test-all: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "slow or not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "slow or not slow" --timeout=3600
 
 ## Install the Jupyter extra and open JupyterLab on notebooks/.
 notebooks: $(STAMP)
