@@ -27,14 +27,16 @@ from .sweep import progress_bar, run_sweep, sweep_fingerprint
 from .engine import (
     TRACE_COUNTS,
     Batch,
-    TrainConfig,
     Trajectory,
+    build,
     logged_steps,
+    no_metrics,
     problem_key,
     seed_mesh,
     simulate,
     split_run_key,
     train,
+    train_batch,
 )
 from .inits import INITS, VARIANTS, LoRAInit, initialise, preheat
 from .metrics import (
@@ -46,8 +48,8 @@ from .metrics import (
     sin_largest_angle,
     stable_rank,
     top_left_subspace,
+    lora_metrics,
     top_right_subspace,
-    trajectory_metrics,
 )
 from .optimizers import (
     OPTIMIZERS,
@@ -56,10 +58,11 @@ from .optimizers import (
     freeze_factors,
     gd,
     gd_update,
+    optimizer_from_config,
     precgd,
     precgd_update,
-    lapack_spd_solve,
     precondition,
+    project_A,
     scale_by_lora_preconditioner,
 )
 from .problems import (

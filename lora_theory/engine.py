@@ -1,24 +1,26 @@
-"""The engine: one compiled ``lax.scan`` per trajectory, ``vmap`` over seeds and over a grid.
+"""The engine: the package's one training loop, and batched simulation from a :class:`RunConfig`.
 
-* :func:`train` runs one trajectory from a :class:`~lora_theory.inits.LoRAInit`: the whole loop
-  is a ``lax.scan`` over logging chunks, each chunk a ``fori_loop`` of ``log_every`` optimizer
-  steps, metrics computed at the end of each chunk inside the compiled program (no host
-  round-trip per step).  NaN/Inf in the factors marks the run as diverged with the step.
+* :func:`train` runs one trajectory: ``optimizer`` (any ``optax.GradientTransformation`` over
+  :class:`~lora_theory.optimizers.LoRAFactors`) from ``init`` for ``steps`` steps, ``observe``
+  evaluated every ``log_every`` steps, all in one ``lax.scan`` (no host round-trip per step).
+  NaN/Inf in the factors marks the run as diverged with the step.  It is the only loop: HRP's
+  preheat, the claims, the experiments, the notebooks and the benchmarks all call it.
 * :func:`simulate` builds problem, init and trajectory for ``seeds`` seeds x a grid of dynamic
   parameters (alpha, lr, kappa, ...) in **one** ``jax.jit``: ``vmap`` over seeds (one problem
   each) of ``vmap`` over the grid (the problem shared, so its matrices are read once per step for
-  the whole grid: one wide matmul, not many thin ones).
+  the whole grid: one wide matmul, not many thin ones).  :func:`build` and :func:`train_batch`
+  are its two phases, public for the benchmarks.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import dataclasses
+import functools
 import itertools
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -29,15 +31,17 @@ from jaxtyping import Array, Float, Int
 
 from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, make_problem, validate
 from .inits import LoRAInit, initialise
-from .metrics import fit_linear_rate, trajectory_metrics
-from .optimizers import LoRAFactors, precondition
+from .metrics import fit_linear_rate, lora_metrics
+from .optimizers import LoRAFactors, optimizer_from_config
 
 __all__ = [
-    "TrainConfig",
     "Trajectory",
     "train",
+    "no_metrics",
     "Batch",
     "simulate",
+    "build",
+    "train_batch",
     "logged_steps",
     "TRACE_COUNTS",
     "seed_mesh",
@@ -49,38 +53,22 @@ __all__ = [
 TRACE_COUNTS: collections.Counter = collections.Counter()
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Static settings of a trajectory (changing one recompiles).
-
-    Attributes:
-        steps: number of optimizer steps.
-        log_every: metrics are logged at steps 0, log_every, 2 log_every, ..., and at ``steps``.
-        optimizer: 'gd', 'precgd', or any ``optax.GradientTransformation`` acting on
-            :class:`~lora_theory.optimizers.LoRAFactors` (then ``lr`` and ``damping`` are unused:
-            they live inside the transformation).
-        train_factors: 'both', 'A' or 'B' (the other factor stays at its init).
-    """
-
-    steps: int
-    log_every: int = 1
-    optimizer: str | optax.GradientTransformation = "gd"
-    train_factors: str = "both"
-
-
 class Trajectory(NamedTuple):
     """One trajectory (or a batch of them, with leading axes).
 
     Attributes:
         steps: the logged step numbers.
-        metrics: name -> values at the logged steps (``sv_AB`` has a trailing axis of size r).
+        metrics: what ``observe`` returned at the logged steps, stacked along a leading axis
+            (for the default :func:`~lora_theory.metrics.lora_metrics`: name -> values, ``sv_AB``
+            with a trailing axis of size r).
         final: the factors after the last step.
         diverged_step: first step whose factors were not finite; -1 if none.
-        rate: fitted linear rate rho of the risk (see :func:`~lora_theory.metrics.fit_linear_rate`).
+        rate: fitted linear rate rho of ``metrics["risk"]`` (see
+            :func:`~lora_theory.metrics.fit_linear_rate`); NaN when ``observe`` logs no risk.
     """
 
     steps: Int[Array, " n_logs"]
-    metrics: dict[str, Array]
+    metrics: Any
     final: LoRAFactors
     diverged_step: Int[Array, ""]
     rate: Float[Array, ""]
@@ -95,73 +83,84 @@ def logged_steps(steps: int, log_every: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, steps + 1, log_every), steps))
 
 
-def train(problem, init: LoRAInit, config: TrainConfig, lr=0.0, damping=0.0) -> Trajectory:
-    """Train the LoRA factors from ``init`` on ``problem``; pure and jit/vmap-able (config static).
+def no_metrics(problem, objective, factors) -> dict:
+    """An ``observe`` that logs nothing (e.g. HRP's preheat, or timing the bare loop)."""
+    del problem, objective, factors
+    return {}
 
-    Each step: (grad_A, grad_B) of the training loss at W0 + offset + A B; for ``lora_sb`` grad_A
-    is projected onto span(A_basis) and B is frozen; the update is GD, preconditioned GD (LoRA-One
-    Algorithm 1), or the given optax transformation; frozen factors are left untouched.
+
+Observe = Callable[[Any, Any, LoRAFactors], Any]
+
+
+def train(
+    problem,
+    init: LoRAInit,
+    optimizer: optax.GradientTransformation,
+    *,
+    steps: int,
+    log_every: int = 1,
+    observe: Observe = lora_metrics,
+) -> Trajectory:
+    """Train the LoRA factors from ``init`` on ``problem``: the package's one training loop.
+
+    Each step: (grad_A, grad_B) of the training loss at W0 + offset + A B (the problem's closed
+    form, ``problem.objective(init.offset).factor_grads``), then
+    ``updates, state = optimizer.update(grads, state, factors)`` and ``factors + updates``.
+    Pure, and jit/vmap-able; ``steps``, ``log_every``, ``optimizer``'s structure and ``observe``
+    are static (the optimizer may close over traced scalars such as a swept learning rate).
 
     Args:
         problem: the problem (e.g. a :class:`~lora_theory.problems.LinearProblem`).
-        init: the initial factors, offset and (lora_sb) basis.
-        config: static :class:`TrainConfig`.
-        lr: eta (may be traced); unused with an optax optimizer.
-        damping: lam of precgd (may be traced).
+        init: the initial factors and offset (:class:`~lora_theory.inits.LoRAInit`).
+        optimizer: an ``optax.GradientTransformation`` over ``LoRAFactors``, e.g.
+            :func:`~lora_theory.optimizers.gd`, :func:`~lora_theory.optimizers.precgd`, or
+            ``optax.chain(lt.scale_by_lora_preconditioner(1e-3), optax.adam(1e-2))``.  Constraints
+            are transformations too: :func:`~lora_theory.optimizers.freeze_factors`,
+            :func:`~lora_theory.optimizers.project_A` (LoRA-SB); see
+            :func:`~lora_theory.optimizers.optimizer_from_config`.
+        steps: number of optimizer steps.
+        log_every: ``observe`` runs at steps 0, log_every, 2 log_every, ..., and ``steps``.
+        observe: ``observe(problem, objective, factors) -> pytree`` (``objective`` is the training
+            loss on top of W0 + offset, with ``.loss`` and ``.offset``); default the SPEC's metric
+            set, :func:`~lora_theory.metrics.lora_metrics`.
 
     Returns:
-        A :class:`Trajectory`.
+        A :class:`Trajectory`; ``metrics`` is ``observe``'s pytree with a leading axis of logged
+        steps.
     """
     objective = problem.objective(init.offset)
-    basis = init.A_basis
-    train_A = config.train_factors in ("both", "A")
-    train_B = config.train_factors in ("both", "B") and basis is None
-    dtype = init.A.dtype
-    lr = jnp.asarray(lr, dtype)
-    damping = jnp.asarray(damping, dtype)
-    use_optax = not isinstance(config.optimizer, str)
 
     def step(t, carry):
         factors, opt_state, diverged_step = carry
-        grad_A, grad_B = objective.factor_grads(factors.A, factors.B)
-        if basis is not None:
-            grad_A = basis @ (basis.T @ grad_A)
-        grads = LoRAFactors(grad_A, grad_B)
-        if use_optax:
-            delta, opt_state = config.optimizer.update(grads, opt_state, factors)
-        elif config.optimizer == "precgd":
-            pre_A, pre_B = precondition(factors.A, factors.B, grad_A, grad_B, damping)
-            delta = LoRAFactors(-lr * pre_A, -lr * pre_B)
-        else:
-            delta = LoRAFactors(-lr * grad_A, -lr * grad_B)
-        new = LoRAFactors(
-            factors.A + delta.A if train_A else factors.A,
-            factors.B + delta.B if train_B else factors.B,
-        )
+        grads = LoRAFactors(*objective.factor_grads(factors.A, factors.B))
+        updates, opt_state = optimizer.update(grads, opt_state, factors)
+        new = optax.apply_updates(factors, updates)
         bad = ~jnp.isfinite(jnp.sum(new.A) + jnp.sum(new.B))
         diverged_step = jnp.where((diverged_step < 0) & bad, t + 1, diverged_step)
         return new, opt_state, diverged_step
 
-    def measure(factors):
-        return trajectory_metrics(problem, objective, factors.A, factors.B)
-
     def chunk(carry, bounds):
-        # steps bounds[0] .. bounds[1] - 1, then the metrics: one call site each for the step and
-        # the metrics in the compiled program (the first chunk is empty: metrics at step 0).
-        carry = lax.fori_loop(bounds[0], bounds[1], step, carry)
-        return carry, measure(carry[0])
+        # observe at step `start`, then steps start .. end - 1.  The first of those steps is
+        # written out of the loop, beside the observation: both read the same factors, so XLA
+        # computes their common products (Sigma_hat A, A^T G, B B^T: the loss) once.  The last
+        # chunk has no step (start == end); its peeled step is computed and discarded.
+        start, end = bounds
+        metrics = observe(problem, objective, carry[0])
+        peeled = step(start, carry)
+        carry = jax.tree.map(lambda new, old: jnp.where(end > start, new, old), peeled, carry)
+        carry = lax.fori_loop(start + 1, end, step, carry)
+        return carry, metrics
 
     factors = init.factors
-    opt_state = config.optimizer.init(factors) if use_optax else ()
-    carry = (factors, opt_state, jnp.asarray(-1, jnp.int32))
-    logged = logged_steps(config.steps, config.log_every)
-    ends = jnp.asarray(logged, jnp.int32)
-    starts = jnp.asarray(np.concatenate([[0], logged[:-1]]), jnp.int32)
+    carry = (factors, optimizer.init(factors), jnp.asarray(-1, jnp.int32))
+    logged = logged_steps(steps, log_every)
+    starts = jnp.asarray(logged, jnp.int32)
+    ends = jnp.asarray(np.append(logged[1:], steps), jnp.int32)
     carry, metrics = lax.scan(chunk, carry, (starts, ends))
-    steps = ends
     final, _, diverged_step = carry
-    rate = fit_linear_rate(steps, metrics["risk"])
-    return Trajectory(steps, metrics, final, diverged_step, rate)
+    risk = metrics.get("risk") if isinstance(metrics, Mapping) else None
+    rate = fit_linear_rate(starts, risk) if risk is not None else jnp.asarray(jnp.nan, factors.A.dtype)
+    return Trajectory(starts, metrics, final, diverged_step, rate)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,8 +187,15 @@ def _init_from_config(problem, config: RunConfig, values: Mapping[str, Any], key
     )
 
 
-def _train_config(config: RunConfig) -> TrainConfig:
-    return TrainConfig(config.steps, config.log_every, config.optimizer, config.train_factors)
+def _train_from_config(problem, init: LoRAInit, config: RunConfig, values: Mapping[str, Any]) -> Trajectory:
+    optimizer = optimizer_from_config(
+        config.optimizer,
+        lr=values["lr"],
+        damping=values["damping"],
+        train_factors=config.train_factors,
+        A_basis=init.A_basis,
+    )
+    return train(problem, init, optimizer, steps=config.steps, log_every=config.log_every)
 
 
 def split_run_key(key: jax.Array) -> jax.Array:
@@ -210,64 +216,99 @@ def _index_tree(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array]) -> Trajectory:
-    """Every run of ``keys`` x ``grid`` on this device; leading axes (seed, grid point).
+def _values_at(config: RunConfig, grid: Mapping[str, Array], g) -> dict[str, Any]:
+    return {**config.dynamic_values(), **{n: v[g] for n, v in grid.items() if n != _INDEX}}
 
-    Two phases, so that no LAPACK call is ever batched (see :mod:`lora_theory.metrics` for the
-    jaxlib 0.10 deadlock this avoids, and for why batched 8 x 8 LAPACK calls are slow anyway):
 
-    1. construction: the problems (Haar QR, SVD of G) and the inits (SVD of G, HRP's QR/SVD) are
-       built one run at a time with ``lax.map`` -- a one-off cost, linear in the number of runs;
-    2. training: ``vmap`` over seeds (on CPU in cache-sized chunks, see :data:`CPU_CHUNK_BYTES`)
-       of ``vmap`` over the grid, pure ``jax.numpy`` (the precgd
-       solves and the metrics' small decompositions are written without LAPACK), with the
-       problem shared across the grid so its matrices are read once per step for the whole grid.
+def _per_run_problems(swept: Sequence[str]) -> bool:
+    return any(name in PROBLEM_FIELDS for name in swept)
 
-    A seed's problem and init keys come from :func:`split_run_key` (the init key is the same for
-    every grid point), so a run does not depend on the batch it is in.
+
+#: how :func:`build` maps over the runs: ``"vmap"`` (batched; safe since jax 0.11.2) or
+#: ``"map"`` (``lax.map``, one run at a time).  See benchmarks/NOTES.md for the measurement.
+CONSTRUCTION = "vmap"
+
+
+def _map_runs(fn, xs):
+    return jax.vmap(fn)(xs) if CONSTRUCTION == "vmap" else lax.map(fn, xs)
+
+
+def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence[str] = ()):
+    """Phase 1 of :func:`simulate`: the problems and inits of every run of ``keys`` x ``grid``.
+
+    Seed ``s`` builds its problem from ``split_run_key(keys[s])[0]`` and its inits from
+    ``[1]`` (the same init key for every grid point), so a run does not depend on its batch.
+
+    Args:
+        config: the base configuration (static).
+        keys: one ``jax.random.key`` per seed, shape (n_seeds,).
+        grid: swept field -> values (one per grid point) and ``"grid_index"`` -> arange(n_grid).
+        swept: the swept field names; when one changes the problem (``PROBLEM_FIELDS``), every
+            run gets its own problem.
+
+    Returns:
+        ``(problems, inits)``: problems with a leading seed axis (and a grid axis when a problem
+        field is swept), inits with leading (seed, grid point) axes.
     """
     n_seeds = keys.shape[0]
     n_grid = grid[_INDEX].shape[0]
-    base = config.dynamic_values()
-    train_config = _train_config(config)
     split = jax.vmap(split_run_key)(keys)
     key_problem, key_init = split[:, 0], split[:, 1]
     seed_of = jnp.repeat(jnp.arange(n_seeds), n_grid)
     point_of = jnp.tile(jnp.arange(n_grid), n_seeds)
 
-    def values_at(g):
-        return {**base, **{n: v[g] for n, v in grid.items() if n != _INDEX}}
-
     def unflatten(tree):
         return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), tree)
 
-    def run(problem, init, g):
-        values = values_at(g)
-        return train(problem, init, train_config, values["lr"], values["damping"])
+    if _per_run_problems(swept):
 
-    if any(name in PROBLEM_FIELDS for name in swept):  # one problem per run
-
-        def build(index):
+        def build_run(index):
             s, g = index
-            values = values_at(g)
+            values = _values_at(config, grid, g)
             problem = make_problem(config, values, key=key_problem[s])
             return problem, _init_from_config(problem, config, values, key_init[s])
 
-        problems, inits = lax.map(build, (seed_of, point_of))
-        chunk = _cpu_chunk(n_seeds * n_grid, problems)
-        return unflatten(_map_in_chunks(run, (problems, inits, point_of), chunk))
+        return unflatten(_map_runs(build_run, (seed_of, point_of)))
 
-    problems = lax.map(lambda key: make_problem(config, base, key=key), key_problem)
+    base = config.dynamic_values()
+    problems = _map_runs(lambda key: make_problem(config, base, key=key), key_problem)
 
     def build_init(index):
         s, g = index
-        return _init_from_config(_index_tree(problems, s), config, values_at(g), key_init[s])
+        return _init_from_config(_index_tree(problems, s), config, _values_at(config, grid, g), key_init[s])
 
-    inits = unflatten(lax.map(build_init, (seed_of, point_of)))
+    return problems, unflatten(_map_runs(build_init, (seed_of, point_of)))
+
+
+def train_batch(config: RunConfig, problems, inits, grid: Mapping[str, Array], *, swept: Sequence[str] = ()) -> Trajectory:
+    """Phase 2 of :func:`simulate`: train every run built by :func:`build`; leading axes (seed, grid point).
+
+    ``vmap`` over seeds (on CPU in cache-sized chunks, see :data:`CPU_CHUNK_BYTES`) of ``vmap``
+    over the grid, with the problem shared across the grid (unless a problem field is swept), so
+    its matrices are read once per step for the whole grid.
+    """
+    n_seeds = jax.tree.leaves(inits)[0].shape[0]
+    n_grid = grid[_INDEX].shape[0]
+
+    def run(problem, init, g):
+        return _train_from_config(problem, init, config, _values_at(config, grid, g))
+
+    if _per_run_problems(swept):
+        flat = jax.tree.map(lambda x: x.reshape((n_seeds * n_grid,) + x.shape[2:]), (problems, inits))
+        points = jnp.tile(jnp.arange(n_grid), n_seeds)
+        chunk = _cpu_chunk(n_seeds * n_grid, flat[0])
+        out = _map_in_chunks(run, (*flat, points), chunk)
+        return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), out)
     points = jnp.arange(n_grid)
     per_grid = jax.vmap(run, in_axes=(None, 0, 0))
     chunk = _cpu_chunk(n_seeds, problems)
     return _map_in_chunks(lambda p, i: per_grid(p, i, points), (problems, inits), chunk)
+
+
+def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array]) -> Trajectory:
+    """Every run of ``keys`` x ``grid`` on this device: :func:`build`, then :func:`train_batch`."""
+    problems, inits = build(config, keys, grid, swept=swept)
+    return train_batch(config, problems, inits, grid, swept=swept)
 
 
 #: On CPU, seeds are trained in chunks whose problems hold about this many bytes in all: ``vmap``

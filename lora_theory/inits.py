@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from .optimizers import LoRAFactors, gd_update, lapack_spd_solve, precgd_update
+from .optimizers import LoRAFactors, optimizer_from_config
 from .problems import LowRank
 
 __all__ = [
@@ -53,7 +53,7 @@ class LoRAInit(NamedTuple):
         A: A_0, d x r.
         B: B_0, r x k.
         offset: low-rank matrix added to W0 for the whole run (``-A_0 B_0`` for the inits that
-            leave the model unchanged at step 0; zero otherwise).
+            leave the model unchanged at step 0; rank 0, i.e. nothing, otherwise).
         A_basis: for ``lora_sb`` the fixed d x r orthonormal basis U_r: A = U_r R stays in its span
             and B = V_r^T is frozen, so only the r x r core R trains. ``None`` for the others.
     """
@@ -69,7 +69,8 @@ class LoRAInit(NamedTuple):
 
 
 def _no_offset(A, B) -> LowRank:
-    return LowRank(jnp.zeros_like(A), jnp.zeros_like(B))
+    """A rank-0 offset: shapes (d, 0) and (0, k), so every product with it costs nothing."""
+    return LowRank(jnp.zeros((A.shape[0], 0), A.dtype), jnp.zeros((0, B.shape[1]), B.dtype))
 
 
 def _keep_model_unchanged(A, B) -> LowRank:
@@ -185,21 +186,17 @@ def preheat(
     damping=0.0,
     train_factors: str = "both",
 ) -> LoRAFactors:
-    """Run ``steps`` of ``optimizer`` on the LoRA factors (no logging): HRP's preheating phase."""
-    objective = problem.objective(_no_offset(factors.A, factors.B))
+    """HRP's preheating phase: ``steps`` of ``optimizer`` on the LoRA factors, nothing logged.
 
-    def body(_, f):
-        gA, gB = objective.factor_grads(f.A, f.B)
-        gA = gA if train_factors in ("both", "A") else jnp.zeros_like(gA)
-        gB = gB if train_factors in ("both", "B") else jnp.zeros_like(gB)
-        grads = LoRAFactors(gA, gB)
-        if optimizer == "gd":
-            return gd_update(f, grads, lr)
-        # LAPACK Cholesky: the preheat rank p goes up to d, where the unrolled jnp solve takes
-        # minutes to compile; the engine builds inits one run at a time (never batched)
-        return precgd_update(f, grads, lr, damping, solve=lapack_spd_solve)
+    Runs :func:`lora_theory.engine.train` (the package's one loop) with
+    :func:`~lora_theory.optimizers.optimizer_from_config`.  At preheat ranks above 12 the precgd
+    solves go to LAPACK (see :mod:`lora_theory._linalg`).
+    """
+    from .engine import no_metrics, train  # the engine imports this module
 
-    return lax.fori_loop(0, steps, body, factors)
+    start = LoRAInit(factors.A, factors.B, _no_offset(factors.A, factors.B))
+    opt = optimizer_from_config(optimizer, lr=lr, damping=damping, train_factors=train_factors)
+    return train(problem, start, opt, steps=steps, log_every=max(steps, 1), observe=no_metrics).final
 
 
 def hrp_init(

@@ -18,17 +18,17 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import optax
-from jax.scipy.linalg import cho_factor, cho_solve
 from jaxtyping import Array, Float
 
-from .metrics import spd_solve
+from ._linalg import spd_solve
 
 __all__ = [
     "LoRAFactors",
     "OPTIMIZERS",
     "TRAIN_FACTORS",
     "precondition",
-    "lapack_spd_solve",
+    "project_A",
+    "optimizer_from_config",
     "gd_update",
     "precgd_update",
     "scale_by_lora_preconditioner",
@@ -37,7 +37,6 @@ __all__ = [
     "precgd",
 ]
 
-OPTIMIZERS = ("gd", "precgd")
 TRAIN_FACTORS = ("both", "A", "B")
 
 
@@ -65,26 +64,15 @@ def precondition(
 
     Args:
         A, B: the factors; grad_A, grad_B: the gradients to precondition; damping: lam.
-        solve: ``(M, rhs) -> M^{-1} rhs`` for symmetric positive definite M.  The default,
-            :func:`~lora_theory.metrics.spd_solve`, is plain ``jax.numpy`` (no LAPACK custom call
-            in the training loop, so it vectorises over a vmapped batch of runs; unrolled in r,
-            so meant for LoRA ranks); :func:`lapack_spd_solve` suits large ranks run unbatched.
+        solve: ``(M, rhs) -> M^{-1} rhs`` for symmetric positive definite M; the default
+            (:func:`lora_theory._linalg.spd_solve`) is an unrolled Cholesky for r <= 12, where it
+            beats LAPACK, and LAPACK's above (HRP's preheat runs at ranks up to d).
     """
     eye = jnp.eye(A.shape[1], dtype=A.dtype)
     lam = jnp.asarray(damping, A.dtype)
     pre_A = solve(B @ B.T + lam * eye, grad_A.T).T
     pre_B = solve(A.T @ A + lam * eye, grad_B)
     return pre_A, pre_B
-
-
-def lapack_spd_solve(M: Float[Array, "n n"], rhs: Float[Array, "n m"]) -> Float[Array, "n m"]:
-    """M^{-1} rhs by LAPACK Cholesky (``jax.scipy.linalg.cho_solve``).
-
-    For large n (HRP's preheat at rank p up to d), where the unrolled :func:`spd_solve` takes
-    minutes to compile.  Call it unbatched (e.g. under ``lax.map``): batched LAPACK calls can
-    deadlock with jaxlib 0.10 on CPU (see :mod:`lora_theory.metrics`).
-    """
-    return cho_solve(cho_factor(M), rhs)
 
 
 def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr) -> LoRAFactors:
@@ -129,10 +117,10 @@ def scale_by_lora_preconditioner(damping: float = 0.0) -> optax.GradientTransfor
 def freeze_factors(train_factors: str) -> optax.GradientTransformation:
     """optax transformation that zeroes the updates of the factors that do not train.
 
-    ``train_factors``: 'both' (classic LoRA), 'B' (asymmetric LoRA, A frozen, as in HRP's analysis)
-    or 'A'.
+    ``train_factors``: 'both' (classic LoRA), 'B' (asymmetric LoRA, A frozen, as in HRP's analysis),
+    'A', or 'none' (nothing trains).
     """
-    if train_factors not in TRAIN_FACTORS:
+    if train_factors not in (*TRAIN_FACTORS, "none"):
         raise ValueError(f"train_factors must be one of {TRAIN_FACTORS}, got {train_factors!r}")
 
     def init_fn(params):
@@ -156,3 +144,52 @@ def gd(lr: float) -> optax.GradientTransformation:
 def precgd(lr: float, damping: float = 0.0) -> optax.GradientTransformation:
     """Preconditioned GD as an optax transformation (same trajectory as :func:`precgd_update`)."""
     return optax.chain(scale_by_lora_preconditioner(damping), optax.scale(-lr))
+
+
+def project_A(basis: Float[Array, "d r"]) -> optax.GradientTransformation:
+    """optax transformation: A's update u -> basis basis^T u (B's update unchanged).
+
+    LoRA-SB's parametrisation W = W0 + U_r R V_r^T as factors A = U_r R, B = V_r^T: A moves only
+    inside span(U_r) (``basis`` = U_r, orthonormal columns).  Chain it *after* the optimizer
+    (``optax.chain(opt, project_A(basis), freeze_factors('A'))``), so that an elementwise
+    optimizer (Adam) cannot leave the span; for gd and precgd the order does not matter
+    (the projection acts on the left, the preconditioner on the right).
+    """
+
+    def init_fn(params):
+        del params
+        return optax.EmptyState()
+
+    def update_fn(updates, state, params=None):
+        del params
+        return LoRAFactors(basis @ (basis.T @ updates.A), updates.B), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+#: optimizer name -> builder(lr, damping) -> GradientTransformation (the CLI's and RunConfig's
+#: names; a user can pass any ``optax.GradientTransformation`` over LoRAFactors to ``train``).
+OPTIMIZERS = {
+    "gd": lambda lr, damping: gd(lr),
+    "precgd": lambda lr, damping: precgd(lr, damping),
+}
+
+
+def optimizer_from_config(
+    name: str, *, lr, damping=0.0, train_factors: str = "both", A_basis=None
+) -> optax.GradientTransformation:
+    """The optimizer a :class:`~lora_theory.config.RunConfig` names, with its constraints.
+
+    ``OPTIMIZERS[name](lr, damping)``, followed by :func:`project_A` when the init fixes A's span
+    (``A_basis``, LoRA-SB: B is then frozen too) and :func:`freeze_factors` when only one factor
+    trains.  ``lr`` and ``damping`` may be traced (a grid over them is one ``vmap``).
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    parts = [OPTIMIZERS[name](lr, damping)]
+    if A_basis is not None:
+        parts.append(project_A(A_basis))
+        train_factors = "A" if train_factors in ("both", "A") else "none"
+    if train_factors != "both":
+        parts.append(freeze_factors(train_factors))
+    return parts[0] if len(parts) == 1 else optax.chain(*parts)

@@ -33,7 +33,7 @@ def test_grid_point_equals_plain_train_call():
     key_problem, key_init = jax.random.split(jax.random.key(7))
     problem = lt.make_problem(config, key=key_problem)
     init = lt.initialise(problem, "random", rank=4, key=key_init, alpha=0.1)
-    traj = lt.train(problem, init, lt.TrainConfig(40, 10, "gd"), lr=0.05)
+    traj = lt.train(problem, init, lt.gd(0.05), steps=40, log_every=10)
     np.testing.assert_allclose(batch.trajectory.metrics["risk"][0, 1], traj.metrics["risk"], rtol=1e-12)
 
 
@@ -70,7 +70,8 @@ def test_asymmetric_lora_from_oracle_directions_reaches_eckart_young():
     problem = population_problem(d=20, k=15, r_star=4, kappa=4.0)
     rank = 2
     init = lt.initialise(problem, "oracle", rank=rank, key=jax.random.key(0), variant="directions", alpha=0.3)
-    traj = lt.train(problem, init, lt.TrainConfig(400, 100, "gd", "B"), lr=0.5)
+    opt = lt.optimizer_from_config("gd", lr=0.5, train_factors="B")
+    traj = lt.train(problem, init, opt, steps=400, log_every=100)
     s = problem.dW_singular_values
     eckart_young = 0.5 * float(jnp.sum(s[rank:] ** 2))
     assert abs(float(traj.metrics["loss"][-1]) - eckart_young) / eckart_young < 1e-8
@@ -82,7 +83,8 @@ def test_lora_sb_keeps_A_in_its_basis_and_B_frozen():
     key_problem, key_init = jax.random.split(jax.random.key(0))
     problem = lt.make_problem(config, key=key_problem)
     init = lt.initialise(problem, "lora_sb", rank=2, key=key_init)
-    traj = lt.train(problem, init, lt.TrainConfig(30, 10, "precgd"), lr=0.3, damping=1e-3)
+    opt = lt.optimizer_from_config("precgd", lr=0.3, damping=1e-3, A_basis=init.A_basis)
+    traj = lt.train(problem, init, opt, steps=30, log_every=10)
     A = traj.final.A
     assert float(jnp.linalg.norm(A - init.A_basis @ (init.A_basis.T @ A))) < 1e-12
     assert np.array_equal(np.asarray(traj.final.B), np.asarray(init.B))
