@@ -226,7 +226,7 @@ def _per_run_problems(swept: Sequence[str]) -> bool:
 
 #: how :func:`build` maps over the runs: ``"vmap"`` (batched; safe since jax 0.11.2) or
 #: ``"map"`` (``lax.map``, one run at a time).  See benchmarks/NOTES.md for the measurement.
-CONSTRUCTION = "vmap"
+CONSTRUCTION = "map"
 
 
 def _map_runs(fn, xs):
