@@ -5,7 +5,7 @@ peak RSS, ``resource.getrusage(RUSAGE_SELF).ru_maxrss``), one after another:
 
 * ``machine``: the machine's measured float64 / float32 matmul rate (NumPy BLAS and XLA) and its
   memory bandwidth (a large NumPy array copy, counted as read + write bytes, and a large sum);
-* ``cell``: the engine (``lora_theory.engine._simulate_local``: ``lax.map`` construction, then the
+* ``cell``: the engine (``lt.build``: ``lax.map`` construction, then ``lt.train_batch``: the
   seeds -- in cache-sized chunks on CPU, ``vmap`` within a chunk -- of ``vmap`` over a grid of
   alphas of the ``lax.scan`` training loop) for one (model, d, seeds, grid, steps, log_every); the
   two phases are compiled and timed separately (AOT ``lower().compile()``), so compile time,
@@ -148,7 +148,6 @@ def worker_cell(spec: dict) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from jax import lax
 
     jax.config.update("jax_enable_x64", True)
     import lora_theory as lt
@@ -162,39 +161,15 @@ def worker_cell(spec: dict) -> dict:
     )
     alphas = list(np.geomspace(0.1, 0.001, n_grid)) if n_grid > 1 else [0.01]
     lt.validate(config, {"alpha": alphas})
-    grid = {n: jnp.asarray(v, config.jnp_dtype) for n, v in engine._grid_product({"alpha": alphas}).items()}
-    grid[engine._INDEX] = jnp.arange(n_grid, dtype=jnp.int32)
-    base = config.dynamic_values()
-    train_config = engine._train_config(config)
+    grid = lt.make_grid({"alpha": alphas}, config.jnp_dtype)
+    chunk = n_seeds if spec.get("vmap_all") else None  # None: the engine chooses (CPU chunks)
 
-    def values_at(g):
-        return {**base, **{n: v[g] for n, v in grid.items() if n != engine._INDEX}}
-
-    # The two phases of engine._simulate_local (shared-problem branch), jitted apart.
+    # The two public phases of lt.simulate (lt.build, lt.train_batch), jitted apart.
     def build(keys, grid):
-        split = jax.vmap(jax.random.split)(keys)
-        problems = lax.map(lambda key: lt.make_problem(config, base, key=key), split[:, 0])
-        seed_of = jnp.repeat(jnp.arange(n_seeds), n_grid)
-        point_of = jnp.tile(jnp.arange(n_grid), n_seeds)
-
-        def build_init(index):
-            s, g = index
-            return engine._init_from_config(engine._index_tree(problems, s), config, values_at(g), split[s, 1])
-
-        inits = lax.map(build_init, (seed_of, point_of))
-        inits = jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), inits)
-        return problems, inits
+        return lt.build(config, keys, grid, swept=("alpha",))
 
     def train_all(problems, inits, grid):
-        def run(problem, init, g):
-            v = {**base, **{n: x[g] for n, x in grid.items() if n != engine._INDEX}}
-            return engine.train(problem, init, train_config, v["lr"], v["damping"])
-
-        per_grid = jax.vmap(run, in_axes=(None, 0, 0))
-        points = jnp.arange(n_grid)
-        chunk = n_seeds if spec.get("vmap_all") else engine._cpu_chunk(n_seeds, problems)
-        out["chunk"] = chunk
-        return engine._map_in_chunks(lambda p, i: per_grid(p, i, points), (problems, inits), chunk)
+        return lt.train_batch(config, problems, inits, grid, swept=("alpha",), chunk=chunk)
 
     out = {"load_start": load(), "backend": jax.default_backend(), "devices": jax.device_count()}
     keys = jax.vmap(jax.random.key)(jnp.arange(n_seeds, dtype=jnp.uint32) + spec.get("seed", 0))
@@ -205,6 +180,7 @@ def worker_cell(spec: dict) -> dict:
     problems, inits = jax.block_until_ready(build_c(keys, grid))
     out["build_s"] = time.perf_counter() - t
     t = time.perf_counter()
+    out["chunk"] = chunk if spec.get("vmap_all") else engine._cpu_chunk(n_seeds, problems)
     train_c = jax.jit(train_all).lower(problems, inits, grid).compile()
     out["compile_train_s"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -30,6 +30,7 @@ from .engine import (
     Trajectory,
     build,
     logged_steps,
+    make_grid,
     no_metrics,
     problem_key,
     seed_mesh,

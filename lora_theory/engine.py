@@ -42,6 +42,7 @@ __all__ = [
     "simulate",
     "build",
     "train_batch",
+    "make_grid",
     "logged_steps",
     "TRACE_COUNTS",
     "seed_mesh",
@@ -187,7 +188,9 @@ def _init_from_config(problem, config: RunConfig, values: Mapping[str, Any], key
     )
 
 
-def _train_from_config(problem, init: LoRAInit, config: RunConfig, values: Mapping[str, Any]) -> Trajectory:
+def _train_from_config(
+    problem, init: LoRAInit, config: RunConfig, values: Mapping[str, Any], observe: Observe = lora_metrics
+) -> Trajectory:
     optimizer = optimizer_from_config(
         config.optimizer,
         lr=values["lr"],
@@ -195,7 +198,7 @@ def _train_from_config(problem, init: LoRAInit, config: RunConfig, values: Mappi
         train_factors=config.train_factors,
         A_basis=init.A_basis,
     )
-    return train(problem, init, optimizer, steps=config.steps, log_every=config.log_every)
+    return train(problem, init, optimizer, steps=config.steps, log_every=config.log_every, observe=observe)
 
 
 def split_run_key(key: jax.Array) -> jax.Array:
@@ -280,35 +283,46 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
     return problems, unflatten(_map_runs(build_init, (seed_of, point_of)))
 
 
-def train_batch(config: RunConfig, problems, inits, grid: Mapping[str, Array], *, swept: Sequence[str] = ()) -> Trajectory:
+def train_batch(
+    config: RunConfig,
+    problems,
+    inits,
+    grid: Mapping[str, Array],
+    *,
+    swept: Sequence[str] = (),
+    chunk: int | None = None,
+    observe: Observe = lora_metrics,
+) -> Trajectory:
     """Phase 2 of :func:`simulate`: train every run built by :func:`build`; leading axes (seed, grid point).
 
     ``vmap`` over seeds (on CPU in cache-sized chunks, see :data:`CPU_CHUNK_BYTES`) of ``vmap``
     over the grid, with the problem shared across the grid (unless a problem field is swept), so
-    its matrices are read once per step for the whole grid.
+    its matrices are read once per step for the whole grid.  ``chunk`` overrides the number of
+    seeds (runs, when a problem field is swept) vmapped at once; ``None`` chooses it.  ``observe``
+    as in :func:`train`.
     """
     n_seeds = jax.tree.leaves(inits)[0].shape[0]
     n_grid = grid[_INDEX].shape[0]
 
     def run(problem, init, g):
-        return _train_from_config(problem, init, config, _values_at(config, grid, g))
+        return _train_from_config(problem, init, config, _values_at(config, grid, g), observe)
 
     if _per_run_problems(swept):
         flat = jax.tree.map(lambda x: x.reshape((n_seeds * n_grid,) + x.shape[2:]), (problems, inits))
         points = jnp.tile(jnp.arange(n_grid), n_seeds)
-        chunk = _cpu_chunk(n_seeds * n_grid, flat[0])
+        chunk = chunk or _cpu_chunk(n_seeds * n_grid, flat[0])
         out = _map_in_chunks(run, (*flat, points), chunk)
         return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), out)
     points = jnp.arange(n_grid)
     per_grid = jax.vmap(run, in_axes=(None, 0, 0))
-    chunk = _cpu_chunk(n_seeds, problems)
+    chunk = chunk or _cpu_chunk(n_seeds, problems)
     return _map_in_chunks(lambda p, i: per_grid(p, i, points), (problems, inits), chunk)
 
 
-def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array]) -> Trajectory:
+def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array], observe) -> Trajectory:
     """Every run of ``keys`` x ``grid`` on this device: :func:`build`, then :func:`train_batch`."""
     problems, inits = build(config, keys, grid, swept=swept)
-    return train_batch(config, problems, inits, grid, swept=swept)
+    return train_batch(config, problems, inits, grid, swept=swept, observe=observe)
 
 
 #: On CPU, seeds are trained in chunks whose problems hold about this many bytes in all: ``vmap``
@@ -340,15 +354,15 @@ def _map_in_chunks(fn, args, chunk: int):
     return lax.map(lambda a: fn(*a), args, batch_size=chunk)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 4))
-def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid, mesh):
+@functools.partial(jax.jit, static_argnums=(0, 1, 4, 5))
+def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid, mesh, observe=lora_metrics):
     TRACE_COUNTS["simulate"] += 1
     if mesh is None:
-        return _simulate_local(config, swept, keys, grid)
+        return _simulate_local(config, swept, keys, grid, observe)
     from jax.sharding import PartitionSpec
 
     sharded = jax.shard_map(
-        lambda k, g: _simulate_local(config, swept, k, g),
+        lambda k, g: _simulate_local(config, swept, k, g, observe),
         mesh=mesh,
         in_specs=(PartitionSpec(_RUN_AXIS), PartitionSpec()),
         out_specs=PartitionSpec(_RUN_AXIS),
@@ -414,6 +428,16 @@ def _grid_product(sweep: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]
     return {n: np.asarray([p[i] for p in points], dtype=np.float64) for i, n in enumerate(names)}
 
 
+def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype=jnp.float64) -> dict[str, Array]:
+    """The grid arrays :func:`build` and :func:`train_batch` take: the cartesian product of
+    ``sweep`` flattened (field -> one value per grid point) and ``"grid_index"`` -> arange(n_grid)."""
+    grid = _grid_product(dict(sweep or {}))
+    n_grid = len(next(iter(grid.values()))) if grid else 1
+    arrays = {n: jnp.asarray(v, dtype) for n, v in grid.items()}
+    arrays[_INDEX] = jnp.arange(n_grid, dtype=jnp.int32)
+    return arrays
+
+
 def simulate(
     config: RunConfig,
     *,
@@ -421,6 +445,7 @@ def simulate(
     seed: int = 0,
     sweep: Mapping[str, Sequence[float]] | None = None,
     mesh: Any = "auto",
+    observe: Observe = lora_metrics,
 ) -> Batch:
     """Run ``config`` for several seeds and a grid of dynamic parameters in one compiled program.
 
@@ -436,6 +461,9 @@ def simulate(
             with one axis named ``'seeds'``, or ``None`` for one device.  The seeds are padded
             to a multiple of the device count (the padding runs are dropped); results are equal
             to the single-device ones.
+        observe: what to log, as in :func:`train` (a hashable function: it is part of the
+            compiled program's cache key).  ``Batch.to_dataframe`` expects the default's
+            dict of named values.
 
     Returns:
         A :class:`Batch` with arrays of shape (n_seeds, n_grid, ...).
@@ -462,11 +490,9 @@ def simulate(
         n_pad = -seed_list.size % mesh.size
     padded = np.concatenate([seed_list, np.repeat(seed_list[-1:], n_pad)])
     keys = jax.vmap(jax.random.key)(jnp.asarray(padded, jnp.uint32))
-    n_grid = len(next(iter(grid.values()))) if grid else 1
-    grid_arrays = {n: jnp.asarray(v, dtype) for n, v in grid.items()}
-    grid_arrays[_INDEX] = jnp.arange(n_grid, dtype=jnp.int32)
+    grid_arrays = make_grid(sweep, dtype)
     start = time.perf_counter()
-    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh)
+    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh, observe)
     trajectory = jax.block_until_ready(trajectory)
     if n_pad:
         trajectory = jax.tree.map(lambda x: x[: seed_list.size], trajectory)
