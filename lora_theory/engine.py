@@ -27,9 +27,10 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
 
-from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, make_problem, validate
+from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, validate
 from .inits import LoRAInit, initialise
 from .metrics import fit_linear_rate, trajectory_metrics
+from .models import make_problem
 from .optimizers import LoRAFactors, precondition
 
 __all__ = [

@@ -19,7 +19,7 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from .optimizers import LoRAFactors, gd_update, lapack_spd_solve, precgd_update
-from .problems import LowRank
+from .models.linear import LowRank
 
 __all__ = [
     "LoRAInit",
