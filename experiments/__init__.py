@@ -3,7 +3,7 @@
 Each module has ``NAME``, ``TITLE``, a frozen ``Config`` dataclass with ``quick()`` and ``full()``
 presets, ``run(config, out_dir, progress) -> DataFrame`` (through the engine; writes
 ``{out_dir}/{NAME}.parquet`` and ``.json``) and ``plot(df, metadata, figures_dir)`` (from saved
-results only).  ``lora-theory run|plot|reproduce`` drive them (:mod:`lora_theory.cli_figures`).
+results only).  ``lora-theory run|plot|reproduce`` drive them (:mod:`lora_theory.cli.figures`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """F6: the nonlinear (ReLU) model: random vs spectral init, gd vs precgd (LoRA-One Sec. 4, Thm 4.2).
 
-Model y = ReLU((W0 + dW)^T x) (:mod:`lora_theory.nonlinear`, ``model='relu'``), noiseless,
+Model y = ReLU((W0 + dW)^T x) (:mod:`lora_theory.models.relu`, ``model='relu'``), noiseless,
 d = k = 50, r = r_star = 4, N = 32 d, dW's spectrum geometric from 1 to 1/kappa for kappa in
 {1, 10, 100}; ``spectral`` init with gamma = 2 (G is about dW / 2 for ReLU) and ``random`` init
 (alpha^2 = 1e-6); ``gd`` and ``precgd`` (eta = 0.5; lam = ``damping``, tiny, so that precgd from
@@ -9,7 +9,7 @@ One compile per (init, optimizer), kappa swept inside.
 
 Theory drawn (dashed): Thm 4.2's envelope ||A_t B_t - dW||_F <= (1 - eta/4)^t rho lambda*_{r*},
 drawn as (1 - eta/4)^t times spectral + precgd's measured initial relative error
-(:func:`lora_theory.theory_nonlinear.relu_precgd_rate_bound`).
+(:func:`lora_theory.theory.relu.relu_precgd_rate_bound`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 
 import lora_theory as lt
 from lora_theory import plotting as P
+from lora_theory.theory import relu_precgd_rate_bound
 
 from .common import save, simulate_chunked
 
@@ -30,14 +31,6 @@ TITLE = "ReLU model: random vs spectral init, gd vs precgd; Thm 4.2's (1 - eta/4
 
 INITS = ("random", "spectral")
 OPTIMIZERS = ("gd", "precgd")
-
-
-def _rate_bound(eta: float) -> float:
-    try:
-        from lora_theory.theory_nonlinear import relu_precgd_rate_bound
-    except ImportError:  # the nonlinear theory module is optional; the law is 1 - eta/4
-        return 1.0 - eta / 4.0
-    return float(relu_precgd_rate_bound(eta))
 
 
 @dataclass(frozen=True)
@@ -74,8 +67,6 @@ class Config:
 
 def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F6 (one compile per init and optimizer) and write ``f6.parquet`` / ``f6.json``."""
-    if "relu" not in lt.MODELS:
-        raise RuntimeError("F6 needs the nonlinear model (lora_theory.nonlinear, model='relu'), not registered")
     jobs = [({}, config.run_config(i, o), {"kappa": list(config.kappas)}) for i in INITS for o in OPTIMIZERS]
     df, wall = simulate_chunked(jobs, config.seeds, desc=NAME, progress=progress, out_dir=out_dir)
     return save(df, out_dir, NAME, config, wall)
@@ -86,7 +77,7 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     cfg = metadata["config"]
     kappas = sorted(df["kappa"].unique())
     fig, axes = P.figure(len(kappas), width=3.6, height=3.3)
-    rate = _rate_bound(cfg["lr"])
+    rate = relu_precgd_rate_bound(cfg["lr"])
     for i, (ax, kappa) in enumerate(zip(axes[0], kappas)):
         ax.set_yscale("log")
         for init in INITS:

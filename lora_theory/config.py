@@ -1,9 +1,10 @@
-"""One run's configuration (every parameter of the SPEC), its validation, and problem construction.
+"""One run's configuration (every parameter of the SPEC) and its validation.
 
 :class:`RunConfig` is a flat frozen dataclass: every field is a command-line flag of
 ``lora-theory train``.  Its float fields listed in :data:`DYNAMIC_FIELDS` may be swept inside one
 compiled program (they become traced scalars); every other field fixes shapes or control flow and
-is static (a new value means a new compile).
+is static (a new value means a new compile).  The problem of a config is built by
+:func:`lora_theory.models.make_problem`.
 
 :func:`validate` raises :class:`ConfigError` naming the parameter and its valid range, before
 anything is traced or compiled.
@@ -13,37 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 
 from .inits import DEFAULT_VARIANT, INITS, VARIANTS
+from .models import MODELS
+from .models.relu import ACTIVATIONS
 from .optimizers import OPTIMIZERS, TRAIN_FACTORS
-from .problems import make_linear_problem, make_population_problem, target_spectrum
 
 __all__ = [
     "RunConfig",
     "ConfigError",
     "validate",
-    "MODELS",
     "DTYPES",
     "DYNAMIC_FIELDS",
     "PROBLEM_FIELDS",
-    "make_problem",
-    "spectrum",
-    "register_model",
-    "ACTIVATIONS",
 ]
 
 DTYPES = ("float64", "float32")
-#: activations of the nonlinear model (``model='relu'``; see :mod:`lora_theory.nonlinear`).
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu", "identity")
-
-#: model name -> builder(config, dynamic, key) -> problem.  Extended by :func:`register_model`.
-_MODEL_BUILDERS: dict[str, Any] = {}
-MODELS: tuple[str, ...] = ()
 
 #: float fields that can be swept inside one compiled program.
 DYNAMIC_FIELDS = (
@@ -71,7 +62,7 @@ class ConfigError(ValueError):
 class RunConfig:
     """Every parameter of one training configuration (the SPEC's notation).
 
-    Problem: ``model`` (see ``MODELS``), ``d``, ``k``, ``r_star``, ``n_samples`` (N; ignored in
+    Problem: ``model`` (see :data:`lora_theory.models.MODELS`), ``d``, ``k``, ``r_star``, ``n_samples`` (N; ignored in
     population mode), target spectrum by ``kappa`` (geometric from 1 to 1/kappa, times
     ``target_scale``) or explicit ``singular_values`` (which then override kappa and
     target_scale), label ``noise`` (standard deviation), ``activation`` / ``leaky_slope`` for
@@ -149,51 +140,6 @@ class RunConfig:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["singular_values"] = list(self.singular_values) if self.singular_values else None
         return out
-
-
-def register_model(name: str, builder) -> None:
-    """Register a problem builder ``builder(config, dynamic: dict, *, key) -> problem``."""
-    global MODELS
-    _MODEL_BUILDERS[name] = builder
-    MODELS = tuple(_MODEL_BUILDERS)
-
-
-def spectrum(config: RunConfig, dynamic: Mapping[str, Any]):
-    """dW's singular values: explicit ``singular_values`` or geometric from kappa (see target_spectrum)."""
-    if config.singular_values is not None:
-        return jnp.asarray(config.singular_values, config.jnp_dtype)
-    return target_spectrum(config.r_star, dynamic["kappa"], dynamic["target_scale"], config.jnp_dtype)
-
-
-def _build_linear(config, dynamic, *, key):
-    return make_linear_problem(
-        config.d,
-        config.k,
-        config.r_star,
-        config.n_samples,
-        spectrum(config, dynamic),
-        dynamic["noise"],
-        key=key,
-        dtype=config.jnp_dtype,
-    )
-
-
-def _build_population(config, dynamic, *, key):
-    return make_population_problem(
-        config.d, config.k, config.r_star, spectrum(config, dynamic), key=key, dtype=config.jnp_dtype
-    )
-
-
-register_model("linear", _build_linear)
-register_model("population", _build_population)
-
-
-def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *, key: jax.Array):
-    """Build the problem of ``config`` (dynamic values, possibly traced, override the config's)."""
-    values = config.dynamic_values()
-    if dynamic:
-        values.update(dynamic)
-    return _MODEL_BUILDERS[config.model](config, values, key=key)
 
 
 # ---------------------------------------------------------------------------------------------

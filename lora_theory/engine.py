@@ -29,9 +29,10 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
 
-from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, make_problem, validate
+from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, validate
 from .inits import LoRAInit, initialise
 from .metrics import fit_linear_rate, lora_metrics
+from .models import make_problem
 from .optimizers import LoRAFactors, optimizer_from_config
 
 __all__ = [
@@ -111,7 +112,7 @@ def train(
     are static (the optimizer may close over traced scalars such as a swept learning rate).
 
     Args:
-        problem: the problem (e.g. a :class:`~lora_theory.problems.LinearProblem`).
+        problem: the problem (e.g. a :class:`~lora_theory.models.linear.LinearProblem`).
         init: the initial factors and offset (:class:`~lora_theory.inits.LoRAInit`).
         optimizer: an ``optax.GradientTransformation`` over ``LoRAFactors``, e.g.
             :func:`~lora_theory.optimizers.gd`, :func:`~lora_theory.optimizers.precgd`, or

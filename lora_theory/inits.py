@@ -18,8 +18,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
+from .models.linear import LowRank
 from .optimizers import LoRAFactors, optimizer_from_config
-from .problems import LowRank
 
 __all__ = [
     "LoRAInit",
@@ -272,7 +272,7 @@ def initialise(
     """Initialise a rank-``rank`` LoRA on ``problem`` with the strategy ``name`` (see ``INITS``).
 
     Args:
-        problem: a problem (e.g. :class:`~lora_theory.problems.LinearProblem`).
+        problem: a problem (e.g. :class:`~lora_theory.models.linear.LinearProblem`).
         name: one of ``INITS``.
         rank: r.
         key: a ``jax.random.key`` (used by ``random`` and ``hrp``).

@@ -24,6 +24,8 @@ from jax import lax
 
 import lora_theory as lt
 from lora_theory import claims, theory
+from lora_theory.claims import claim1, claim3
+from lora_theory.claims._common import seed_keys
 
 SEEDS = st.integers(min_value=0, max_value=2**16)
 KAPPAS = st.sampled_from([1.0, 3.0, 10.0, 100.0])
@@ -50,8 +52,8 @@ THM31_SHAPES = [(8, 6, 2, 4, 64, 60), (12, 10, 3, 3, 6, 60)]
     seed=SEEDS,
 )
 def test_thm31_B_stays_in_the_row_space_of_G_at_every_step(shape, kappa, alpha, seed):
-    sines = claims._claim1_compute(
-        claims._keys([seed]),
+    sines = claim1.compute(
+        seed_keys([seed]),
         jnp.asarray([alpha]),
         jnp.asarray(kappa),
         jnp.asarray(0.0),
@@ -71,8 +73,8 @@ THM33_SHAPES = [(10, 8, 2, 2, 5), (12, 9, 3, 6, 192)]
 @settings(max_examples=8)
 @given(shape=st.sampled_from(THM33_SHAPES), kappa=KAPPAS, seed=SEEDS)
 def test_thm33_spectral_init_error_is_below_the_bound_on_every_instance(shape, kappa, seed):
-    error, bound, _ = claims._claim3_compute(
-        claims._keys([seed]), jnp.asarray(kappa), jnp.asarray(0.0), jnp.asarray(1.0), shape=shape
+    error, bound, _ = claim3.compute(
+        seed_keys([seed]), jnp.asarray(kappa), jnp.asarray(0.0), jnp.asarray(1.0), shape=shape
     )
     assert 0.0 < float(error[0]) <= float(bound[0]) * (1 + 1e-12)
 
@@ -248,7 +250,7 @@ def _hrp_final_losses(keys, kappa, *, shape):
         )
         return loss[-1], s
 
-    return lax.map(one, keys)  # batch-1 LAPACK calls: see claims._LAPACK_NOTE
+    return lax.map(one, keys)  # batch-1 LAPACK calls: see lora_theory.claims._common.LAPACK_NOTE
 
 
 @settings(max_examples=6)
@@ -260,7 +262,7 @@ def _hrp_final_losses(keys, kappa, *, shape):
 def test_hrp_is_never_worse_than_the_ky_fan_bound_in_expectation(shape, kappa, first_seed):
     d, k, r_star, rank, p = shape
     n_seeds = 32
-    losses, s = _hrp_final_losses(claims._keys(range(first_seed, first_seed + n_seeds)), jnp.asarray(kappa), shape=shape)
+    losses, s = _hrp_final_losses(seed_keys(range(first_seed, first_seed + n_seeds)), jnp.asarray(kappa), shape=shape)
     losses = np.asarray(losses)
     bound = float(theory.hrp_loss_bound(s[0], rank, p, d))
     margin = 4.0 * np.std(losses, ddof=1) / np.sqrt(n_seeds) + 1e-9 * bound  # 4 standard errors

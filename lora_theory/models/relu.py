@@ -25,7 +25,7 @@ is computed once per trajectory, and the d x k gradient X^T R is never formed in
 Activations (``ACTIVATIONS``): ``relu`` (default), ``leaky_relu`` (slope ``leaky_slope``, which
 may be a traced scalar so a sweep over it is one compiled program), ``tanh``, ``gelu`` (the exact
 erf form z Phi(z), not the tanh approximation) and ``identity`` (which reproduces the linear model
-of :func:`~lora_theory.problems.make_linear_problem` exactly: same key, same W0, dW, X, Y).
+of :func:`~lora_theory.models.linear.make_linear_problem` exactly: same key, same W0, dW, X, Y).
 
 **Subgradient convention at 0.**  ReLU is not differentiable at 0; this module uses
 sigma'(0) = 0 for ``relu`` (the convention of ``jax.nn.relu`` and of PyTorch) and, consistently,
@@ -45,8 +45,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from .config import ACTIVATIONS, register_model, spectrum
-from .problems import LowRank, _draw_weights, top_singular_subspaces
+from .linear import LowRank, _draw_weights, top_singular_subspaces
 
 __all__ = [
     "ACTIVATIONS",
@@ -57,6 +56,9 @@ __all__ = [
     "sample_nonlinear_data",
     "make_nonlinear_problem",
 ]
+
+#: the activations of the nonlinear model (``RunConfig.activation``).
+ACTIVATIONS = ("relu", "leaky_relu", "tanh", "gelu", "identity")
 
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -195,7 +197,7 @@ class NonlinearProblem:
     problems is a ``NonlinearProblem`` with leading axes and ``jax.vmap`` works over it.  It has
     the members the engine, the inits and the metrics use (``W0, dW, G, G_left, G_right,
     dW_left, dW_right, dW_singular_values, loss_W0, objective, extra_metrics``), like
-    :class:`~lora_theory.problems.LinearProblem`.
+    :class:`~lora_theory.models.linear.LinearProblem`.
 
     Attributes:
         W0: pretrained weight, d x k, N(0, 1) entries.
@@ -264,7 +266,7 @@ def sample_nonlinear_data(
 ) -> tuple[Float[Array, "N d"], Float[Array, "N k"]]:
     """Draw X (N x d, N(0, I_d) rows) and Y = sigma(X W_star) + noise * E, E with N(0, 1) entries.
 
-    Uses the key exactly as :func:`~lora_theory.problems.sample_linear_data` does, so with the
+    Uses the key exactly as :func:`~lora_theory.models.linear.sample_linear_data` does, so with the
     identity activation both return the same (X, Y).
     """
     d, k = W_star.shape
@@ -297,12 +299,12 @@ def make_nonlinear_problem(
         d, k: input / output dimensions.
         r_star: rank of dW.
         n_samples: N.
-        singular_values: s_1..s_{r_star} of dW (e.g. from :func:`~lora_theory.problems.target_spectrum`).
+        singular_values: s_1..s_{r_star} of dW (e.g. from :func:`~lora_theory.models.linear.target_spectrum`).
         noise: standard deviation of eps (0: the paper's noiseless model).
         activation: one of ``ACTIVATIONS``.
         leaky_slope: negative-side slope of ``leaky_relu`` (may be traced).
         n_test: size of the fresh test sample (default N).
-        key: a ``jax.random.key``, split as in :func:`~lora_theory.problems.make_linear_problem`
+        key: a ``jax.random.key``, split as in :func:`~lora_theory.models.linear.make_linear_problem`
             (same key: same W0, dW, X and, for the identity activation, the same Y); the test
             sample comes from ``fold_in(data key, 1)``.
         dtype: float64 (default, for theory checks) or float32.
@@ -328,21 +330,3 @@ def make_nonlinear_problem(
     return NonlinearProblem(
         W0, dW, G, loss_W0, G_left, G_right, U, V, s, X, Y, X_test, Y_test, X_test @ W0, slope, activation
     )
-
-
-def _build_nonlinear(config, dynamic, *, key):
-    return make_nonlinear_problem(
-        config.d,
-        config.k,
-        config.r_star,
-        config.n_samples,
-        spectrum(config, dynamic),
-        dynamic["noise"],
-        activation=config.activation,
-        leaky_slope=dynamic["leaky_slope"],
-        key=key,
-        dtype=config.jnp_dtype,
-    )
-
-
-register_model("relu", _build_nonlinear)

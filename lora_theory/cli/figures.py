@@ -58,7 +58,7 @@ def run_experiment(name: str, config, out_dir, *, progress: bool = True):
 
 def plot_experiment(name: str, out_dir, figures_dir) -> list[Path]:
     """Draw experiment ``name``'s figure from ``out_dir``'s saved results only."""
-    from .results import read_results
+    from ..results import read_results
 
     module = _experiment(name)
     parquet = Path(out_dir) / f"{name}.parquet"

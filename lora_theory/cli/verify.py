@@ -43,9 +43,9 @@ def add_commands(subparsers) -> None:
 def verify_command(args) -> int:
     import jax
 
-    from .claims import claim_ids, format_table, get_claim, results_frame, run_claim
-    from .config import ConfigError
-    from .results import write_results
+    from ..claims import claim_ids, format_table, get_claim, results_frame, run_claim
+    from ..config import ConfigError
+    from ..results import write_results
 
     size = "quick" if args.quick else "full"
     ids = args.claim or list(claim_ids())
@@ -85,7 +85,7 @@ def verify_command(args) -> int:
 
 def list_entries() -> None:
     """Print the claims of the registry (for ``lora-theory list``)."""
-    from .claims import CLAIMS
+    from ..claims import CLAIMS
 
     print("claims (lora-theory verify --claim ID):")
     for claim in CLAIMS:

@@ -1,15 +1,10 @@
 """Claim 7 (LoRA-One Thm 4.2, ICML version): the ReLU model, spectral init + precgd, linear rate.
 
 Statement (LoRA-One, Zhang, Liu, Chen, ICML 2025, Section 4, Thm 4.2): in the nonlinear model
-y = ReLU((W0 + dW)^T x), x ~ N(0, I_d), with LoRA rank r = r_star, spectral init with gamma = 2
-(A_0 B_0 = 2 G_r, since G is about dW / 2 for ReLU), preconditioned GD without damping
-(lam = 0) and step size eta in (c, 1), under Assumption 4.1 (the shift dW small against the
-pretrained W0) and N large enough,
-
-    ||A_t B_t - dW||_F <= (1 - eta/4)^t rho lambda*_{r*},
-
-with rho a small constant and lambda*_{r*} = s_{r*} the smallest non-zero singular value of dW:
-a linear rate that does not depend on kappa.
+y = ReLU((W0 + dW)^T x), x ~ N(0, I_d), with LoRA rank r = r_star, spectral init with gamma = 2,
+preconditioned GD without damping and step size eta in (c, 1), under Assumption 4.1 and N large
+enough, ||A_t B_t - dW||_F <= (1 - eta/4)^t rho lambda*_{r*}: a linear rate that does not depend
+on kappa.  The prediction is :func:`lora_theory.theory.relu.relu_precgd_rate_bound`.
 
 Measured here (:func:`measure_claim7`): the engine fits the per-step rate rho_risk of the *risk*
 ||A_t B_t - dW||_F^2 / 2 (see :func:`~lora_theory.metrics.fit_linear_rate`), so the error's rate
@@ -21,43 +16,29 @@ final relative errors of random + gd and spectral + precgd after the same number
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from .config import RunConfig
-from .engine import simulate
+from ..config import RunConfig
+from ..engine import simulate
+from ..theory.relu import relu_precgd_rate_bound
+from ._registry import Claim
+from ._verdicts import CheckResult
 
 __all__ = [
-    "relu_precgd_rate_bound",
+    "CLAIM7_KAPPAS",
     "claim7_config",
     "Claim7Measurement",
     "measure_claim7",
-    "CLAIM7_KAPPAS",
+    "CLAIM",
+    "measure",
+    "judge",
 ]
 
 #: condition numbers swept by :func:`measure_claim7` (the rate must not depend on kappa).
 CLAIM7_KAPPAS = (1.0, 10.0, 100.0)
-
-
-def relu_precgd_rate_bound(eta: float) -> float:
-    """LoRA-One Thm 4.2's per-step contraction factor of the error: 1 - eta/4.
-
-    ||A_t B_t - dW||_F <= (1 - eta/4)^t rho lambda*_{r*} for the ReLU model with r = r_star,
-    spectral init (gamma = 2), precgd without damping, eta in (c, 1), Assumption 4.1 (dW small
-    against W0).  The bound does not depend on kappa.  It is a rate for the *error*
-    ||A B - dW||_F; the risk ||A B - dW||_F^2 / 2 contracts at its square, (1 - eta/4)^2.
-
-    Args:
-        eta: the step size of precgd (the theorem asks eta in (c, 1)).
-
-    Returns:
-        1 - eta / 4.
-    """
-    if not (isinstance(eta, (int, float)) and math.isfinite(eta) and eta > 0):
-        raise ValueError(f"eta={eta!r} is invalid: must be a finite number > 0")
-    return 1.0 - eta / 4.0
 
 
 def claim7_config(quick: bool = True, *, eta: float = 0.5) -> RunConfig:
@@ -303,3 +284,42 @@ def measure_claim7(
         steps=int(config.steps),
         config=config,
     )
+
+
+def measure(p):
+    """The registry's measurement of claim 7: :func:`measure_claim7` with the claim's parameters."""
+    measurement = measure_claim7(
+        quick=p["quick"], seeds=p["seeds"], eta=p["eta"], kappas=tuple(p["kappas"]), seed=p.get("first_seed", 0)
+    )
+    return {"measurement": measurement}
+
+
+def judge(m, p):
+    """The rows of :meth:`Claim7Measurement.check_rows` as :class:`CheckResult` rows."""
+    measurement = m["measurement"]
+    if p.get("predicted_error_rate") is not None:  # a test feeds a wrong prediction here
+        measurement = measurement._replace(predicted_error_rate=float(p["predicted_error_rate"]))
+    rows = measurement.check_rows(kappa_tolerance=p["kappa_tolerance"], min_ratio=p["min_ratio"])
+    fields = {f.name for f in dataclasses.fields(CheckResult)} - {"claim"}
+    return [CheckResult(claim="7", **{key: value for key, value in row.items() if key in fields}) for row in rows]
+
+
+_COMMON = dict(eta=0.5, kappas=CLAIM7_KAPPAS, kappa_tolerance=0.01, min_ratio=100.0, predicted_error_rate=None)
+
+CLAIM = Claim(
+    id="7",
+    paper="LoRA-One",
+    theorem="Thm 4.2",
+    statement="In the ReLU model with r = r_star, spectral init (gamma = 2) and precgd without damping, "
+    "||A_t B_t - dW||_F <= (1 - eta/4)^t rho lambda*_r*: a linear rate independent of kappa.",
+    measured="the error's per-step rate sqrt(rho_risk) of spectral + precgd across kappa, the envelope "
+    "e_t / (e_0 (1 - eta/4)^t), and the final error of random + gd after as many steps "
+    "(lora_theory.claims.claim7.measure_claim7).",
+    prediction="lora_theory.theory.relu.relu_precgd_rate_bound: 1 - eta/4, the same for every kappa.",
+    verdict_rule="every seed's rate <= 1 - eta/4; spread across kappa <= kappa_tolerance; envelope <= 1; "
+    "random + gd >= min_ratio times worse at kappa >= 10.",
+    quick=dict(_COMMON, quick=True, seeds=3),
+    full=dict(_COMMON, quick=False, seeds=8),
+    measure=measure,
+    judge=judge,
+)

@@ -1,23 +1,11 @@
-"""``lora-theory``: the command line.
-
-Subcommands: ``train`` (one configuration, every parameter a flag) and ``list`` here; the figure
-commands (``run``, ``plot``, ``reproduce``) and ``verify`` are added by the modules listed in
-``_COMMAND_MODULES``, each of which provides ``add_commands(subparsers)``.
-
-float64 is enabled here, at the entry point (never inside library modules).
-"""
+"""``lora-theory train`` (one configuration, every parameter a flag) and ``lora-theory list``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from typing import Sequence
 
-__all__ = ["main", "build_parser", "train_command"]
-
-#: modules that add subcommands; each has ``add_commands(subparsers)``.
-_COMMAND_MODULES: tuple[str, ...] = ("lora_theory.cli_verify", "lora_theory.cli_figures")
+__all__ = ["add_commands", "list_entries", "train_command", "list_command"]
 
 
 def _floats(text: str) -> list[float]:
@@ -32,7 +20,7 @@ def _names(text: str) -> list[str]:
 
 
 def _add_train(sub) -> None:
-    from .config import RunConfig
+    from ..config import RunConfig
 
     defaults = RunConfig()
     p = sub.add_parser(
@@ -108,7 +96,7 @@ _FLOAT_FLAGS = (
 
 def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
     """(one RunConfig per init x optimizer, sweep of the float flags given several values)."""
-    from .config import RunConfig
+    from ..config import RunConfig
 
     base = dict(
         model=args.model,
@@ -148,8 +136,8 @@ def train_command(args) -> int:
     import jax
     import pandas as pd
 
-    from .results import run_summary
-    from .sweep import grid_size, run_sweep
+    from ..results import run_summary
+    from ..sweep import grid_size, run_sweep
 
     configs, sweep = _configs_from_args(args)
     jobs = [({}, config, sweep) for config in configs]
@@ -183,48 +171,26 @@ def _add_list(sub) -> None:
 
 
 def list_command(args) -> int:
-    from .config import MODELS
-    from .inits import INITS, VARIANTS
-    from .optimizers import OPTIMIZERS
+    from . import COMMAND_MODULES
+
+    for module in COMMAND_MODULES:
+        module.list_entries()
+    return 0
+
+
+def list_entries() -> None:
+    """Print the models, inits, variants and optimizers (for ``lora-theory list``)."""
+    from ..inits import INITS, VARIANTS
+    from ..models import MODELS
+    from ..optimizers import OPTIMIZERS
 
     print("models:     " + ", ".join(MODELS))
     print("inits:      " + ", ".join(INITS))
     print("variants:   " + "; ".join(f"{k}: {', '.join(v)}" for k, v in VARIANTS.items()))
     print("optimizers: " + ", ".join(OPTIMIZERS))
-    for module_name in _COMMAND_MODULES:
-        module = importlib.import_module(module_name)
-        if hasattr(module, "list_entries"):
-            module.list_entries()
-    return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lora-theory",
-        description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_list(sub)
-    _add_train(sub)
-    for module_name in _COMMAND_MODULES:
-        importlib.import_module(module_name).add_commands(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    from .config import ConfigError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as error:
-        print(f"lora-theory: error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def add_commands(subparsers) -> None:
+    """Add ``list`` and ``train`` to the ``lora-theory`` parser."""
+    _add_list(subparsers)
+    _add_train(subparsers)

@@ -1,0 +1,51 @@
+"""``lora-theory``: the command line.
+
+Each command module adds its subcommands with ``add_commands(subparsers)`` and prints its part of
+``lora-theory list`` with ``list_entries()``:
+
+* :mod:`~lora_theory.cli.train`: ``train`` (one configuration, every parameter a flag) and ``list``;
+* :mod:`~lora_theory.cli.verify`: ``verify`` (the claims registry and its verdict table);
+* :mod:`~lora_theory.cli.figures`: ``run``, ``plot``, ``reproduce`` (the paper figures of
+  ``experiments/``, the only part of the package that imports it).
+
+float64 is enabled here, at the entry point (never inside library modules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import figures, train, verify
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+#: the command modules, in the order of ``lora-theory --help`` and ``lora-theory list``.
+COMMAND_MODULES = (train, verify, figures)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lora-theory",
+        description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in COMMAND_MODULES:
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from ..config import ConfigError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as error:
+        print(f"lora-theory: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,40 @@
+"""The theory's predictions, as plain functions of the problem's parameters (predictions only).
+
+* :mod:`~lora_theory.theory.linear`: LoRA-One's linear-model theorems (claims 2-4);
+* :mod:`~lora_theory.theory.hrp`: HRP's asymmetric LoRA with a frozen factor (claim 6);
+* :mod:`~lora_theory.theory.relu`: LoRA-One Thm 4.2 for the ReLU model (claim 7).
+
+The measurements that these predictions are compared with are in :mod:`lora_theory.claims`.
+"""
+
+from .hrp import eckart_young_loss as eckart_young_loss
+from .hrp import frozen_orthonormal_factor_rate as frozen_orthonormal_factor_rate
+from .hrp import hrp_loss_bound as hrp_loss_bound
+from .hrp import projection_limit as projection_limit
+from .hrp import random_frozen_factor_loss as random_frozen_factor_loss
+from .linear import FINITE_SAMPLE_EXPONENT as FINITE_SAMPLE_EXPONENT
+from .linear import GD_RATE_KAPPA_EXPONENT as GD_RATE_KAPPA_EXPONENT
+from .linear import alignment_time_bound as alignment_time_bound
+from .linear import escape_time_slope as escape_time_slope
+from .linear import finite_sample_error_law as finite_sample_error_law
+from .linear import gd_rate as gd_rate
+from .linear import precgd_rate as precgd_rate
+from .linear import spectral_init_error_bound as spectral_init_error_bound
+from .relu import relu_precgd_rate_bound as relu_precgd_rate_bound
+
+__all__ = [
+    "alignment_time_bound",
+    "escape_time_slope",
+    "spectral_init_error_bound",
+    "finite_sample_error_law",
+    "FINITE_SAMPLE_EXPONENT",
+    "precgd_rate",
+    "gd_rate",
+    "GD_RATE_KAPPA_EXPONENT",
+    "frozen_orthonormal_factor_rate",
+    "projection_limit",
+    "random_frozen_factor_loss",
+    "eckart_young_loss",
+    "hrp_loss_bound",
+    "relu_precgd_rate_bound",
+]
