@@ -204,7 +204,7 @@ def worker_cell(spec: dict) -> dict:
 
 
 def _eager_metrics(np, A, B, L, Rt, dW, G_left, G_right, dW_left, dW_right, m):
-    """The engine's metric set (trajectory_metrics), in NumPy/LAPACK."""
+    """The engine's metric set (lora_metrics), in NumPy/LAPACK."""
     D = A @ B + L @ Rt
     err = D - dW
     risk = 0.5 * np.sum(err**2)

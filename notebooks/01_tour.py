@@ -173,14 +173,21 @@ table.round(4)
 #
 # ## 3. One training run each
 #
-# `lt.train` runs one trajectory in one compiled `lax.scan`; wrapping it in `jax.jit` with the
-# `TrainConfig` static compiles it once for every init with the same array shapes (`lora_sb`, whose
-# init also carries a fixed basis, gets its own compile).
+# `lt.train(problem, init, optimizer, steps=..., log_every=...)` runs one trajectory in one compiled
+# `lax.scan`, with any optax transformation over the factors as the optimizer: here
+# `lt.optimizer_from_config` builds the one the parameters name (`lt.gd(lr)` or
+# `lt.precgd(lr, damping)`), followed for `lora_sb` by `lt.project_A` onto its fixed basis (only
+# the r x r core trains). Wrapping it in `jax.jit` compiles it once for every init with the same
+# array shapes (`lora_sb`, whose init also carries the basis, gets its own compile).
 
 # %%
-train = jax.jit(lt.train, static_argnums=2)
-train_config = lt.TrainConfig(steps=steps, log_every=log_every, optimizer=optimizer)
-trajectories = {label: train(problem, init, train_config, lr, damping) for label, init in inits.items()}
+@jax.jit
+def train(problem, init):
+    opt = lt.optimizer_from_config(optimizer, lr=lr, damping=damping, A_basis=init.A_basis)
+    return lt.train(problem, init, opt, steps=steps, log_every=log_every)
+
+
+trajectories = {label: train(problem, init) for label, init in inits.items()}
 
 summary = pd.DataFrame({
     label: {

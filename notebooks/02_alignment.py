@@ -220,8 +220,7 @@ plt.show()
 problem = problems[0]
 G = np.asarray(problem.G)
 z = jax.random.normal(jax.random.key(seed + 7), (d, rank), jnp.float64)
-train = jax.jit(lt.train, static_argnums=2)
-train_config = lt.TrainConfig(steps=steps, log_every=log_every, optimizer="gd")
+train = jax.jit(lambda problem, init, lr: lt.train(problem, init, lt.gd(lr), steps=steps, log_every=log_every))
 
 
 def linearised_alignment(A0, n_steps):
@@ -240,8 +239,8 @@ logged = set(int(s) for s in t_log)
 fig, ax = plt.subplots(figsize=(7, 4))
 for a2, c in zip(alpha2_values[1:], colors[1:]):
     A0 = np.sqrt(a2) * np.asarray(z)
-    init = lt.LoRAInit(jnp.asarray(A0), jnp.zeros((rank, k)), lt.LowRank(jnp.zeros((d, rank)), jnp.zeros((rank, k))))
-    t = train(problem, init, train_config, lr, 0.0)
+    init = lt.LoRAInit(jnp.asarray(A0), jnp.zeros((rank, k)), lt.LowRank.zeros(d, k, 0, jnp.float64))
+    t = train(problem, init, lr)
     ax.semilogy(t_log, np.asarray(t.metrics["align_A_G"]), color=c, label=f"GD, alpha^2 = {a2:g}")
 lin = linearised_alignment(np.asarray(z), steps)  # the linear map is scale-free: one curve for all alpha
 ax.semilogy(t_log, lin, "r--", label="linearised map (any alpha)")
@@ -274,8 +273,8 @@ print("linearised map: first step with align <= theta:", t_log[np.argmax(lin <= 
 exit_rows = []
 for a2 in alpha2_values[1:]:
     A0 = np.sqrt(a2) * np.asarray(z)
-    init = lt.LoRAInit(jnp.asarray(A0), jnp.zeros((rank, k)), lt.LowRank(jnp.zeros((d, rank)), jnp.zeros((rank, k))))
-    a = np.asarray(train(problem, init, train_config, lr, 0.0).metrics["align_A_G"])
+    init = lt.LoRAInit(jnp.asarray(A0), jnp.zeros((rank, k)), lt.LowRank.zeros(d, k, 0, jnp.float64))
+    a = np.asarray(train(problem, init, lr).metrics["align_A_G"])
     off = a > 1.1 * lin
     t_exit = t_log[np.argmax(off)] if off.any() else np.nan
     exit_rows.append({"alpha^2": a2, "exit step": t_exit, "linear map at exit": lin[np.argmax(off)] if off.any() else np.nan,
@@ -301,7 +300,7 @@ exits
 def train_random_batch(problems, keys):
     def one(p, key):
         init = lt.initialise(p, "random", rank=rank, key=key, alpha=alpha_small)
-        return lt.train(p, init, train_config, lr, 0.0)
+        return lt.train(p, init, lt.gd(lr), steps=steps, log_every=log_every)
     return jax.vmap(one)(problems, keys)
 
 
@@ -376,7 +375,7 @@ rank_rows = []
 problem_rank = problems[0]
 for r in ranks:
     init = lt.initialise(problem_rank, "random", rank=r, key=jax.random.key(seed + 3), alpha=alpha_small)
-    t = train(problem_rank, init, train_config, lr, 0.0)
+    t = train(problem_rank, init, lr)
     a = np.asarray(t.metrics["align_A_G"])
     ax.semilogy(t_log, a, label=f"r = {r}")
     rank_rows.append({"rank": r, "min_t align_A_G": a.min(), "argmin step": t_log[a.argmin()],

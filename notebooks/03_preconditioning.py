@@ -227,12 +227,11 @@ pd.DataFrame(pred_rows).pivot(index="lam", columns="kappa", values="measured rat
 
 # %%
 problem = lt.make_problem(base.replace(kappa=10.0), key=jax.random.key(seed))
-train = jax.jit(lt.train, static_argnums=2)
-train_config = lt.TrainConfig(steps=steps_precgd, log_every=5, optimizer="precgd")
+train = jax.jit(lambda problem, init, lam: lt.train(problem, init, lt.precgd(lr_precgd, lam), steps=steps_precgd, log_every=5))
 init = lt.initialise(problem, "random", rank=rank, key=jax.random.key(seed + 1), alpha=1e-3)
 fig, ax = plt.subplots(figsize=(7, 4))
 for lam in dampings:
-    t = train(problem, init, train_config, lr_precgd, lam)
+    t = train(problem, init, lam)
     status = f"diverged at step {int(t.diverged_step)}" if bool(t.diverged) else f"rate {float(t.rate):.3f}"
     print(f"lam = {lam:g}: {status}, final risk {float(t.metrics['risk'][-1]):.2e}")
     if not bool(t.diverged):

@@ -77,9 +77,10 @@ n = d
 #
 # One problem per (seed, kappa), built by a `vmap` of `lt.make_problem` (kappa is a traced value).
 # Each init is a `vmap` of `lt.initialise` over the same problems; since every init has the same
-# shapes (`A`: d x r, `B`: r x k), all of them train in one `vmap` of `lt.train` with
-# `train_factors='B'`. In population mode `G = M`, so `spectral` (from `G`) and `oracle` (from `dW`)
-# coincide; `oracle/directions` is HRP's "wise" init, `B_0 = 0`.
+# shapes (`A`: d x r, `B`: r x k), all of them train in one `vmap` of `lt.train` with the optimizer
+# `lt.optimizer_from_config("gd", lr=lr, train_factors="B")` (gd, then `lt.freeze_factors("B")`).
+# In population mode `G = M`, so `spectral` (from `G`) and `oracle` (from `dW`) coincide;
+# `oracle/directions` is HRP's "wise" init, `B_0 = 0`.
 
 # %%
 keys = jax.random.split(jax.random.key(seed), seeds)
@@ -114,8 +115,8 @@ inits = {
     "spectral": init_all("spectral"),
     "oracle/directions": init_all("oracle", variant="directions"),
 }
-train_config = lt.TrainConfig(steps=steps, log_every=log_every, optimizer="gd", train_factors="B")
-train_batch = jax.jit(jax.vmap(jax.vmap(lambda p, i: lt.train(p, i, train_config, lr, 0.0))))
+train_only_B = lt.optimizer_from_config("gd", lr=lr, train_factors="B")
+train_batch = jax.jit(jax.vmap(jax.vmap(lambda p, i: lt.train(p, i, train_only_B, steps=steps, log_every=log_every))))
 trajectories = {name: train_batch(problems, init) for name, init in inits.items()}
 t_log = np.asarray(trajectories["random"].steps)[0, 0]
 
@@ -271,14 +272,13 @@ by_steps
 
 # %%
 problem = jax.tree.map(lambda x: x[0, j_steep], problems)
-train_both = jax.jit(lt.train, static_argnums=2)
-classic_config = lt.TrainConfig(steps=classic_steps, log_every=10, optimizer="gd", train_factors="both")
+train_both = jax.jit(lambda problem, init, lr: lt.train(problem, init, lt.gd(lr), steps=classic_steps, log_every=10))
 classic_alphas = [1.0, alpha, 1e-3]
 lr_classic = min(lr, 0.5 / (max(classic_alphas) ** 2 * d))  # one eta, stable for the largest A_0
 fig, ax = plt.subplots(figsize=(7, 4))
 for a in classic_alphas:
     init = lt.initialise(problem, "random", rank=rank, key=jax.random.key(seed + 2), alpha=a)
-    t = train_both(problem, init, classic_config, lr_classic, 0.0)
+    t = train_both(problem, init, lr_classic)
     ax.loglog(np.asarray(t.steps) + 1, np.asarray(t.metrics["loss"]), label=f"alpha = {a:.3g}")
 ax.axhline(float(theory.random_frozen_factor_loss(jnp.sum(sv_steep**2), rank, n)), color="k", ls="--", lw=1, label="(1 - r/n)||M||^2/2")
 ax.axhline(float(theory.eckart_young_loss(sv_steep, rank)), color="g", ls=":", label="Eckart-Young")

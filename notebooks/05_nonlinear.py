@@ -187,14 +187,11 @@ plt.show()
 # per N (kappa fixed at its largest value).
 
 # %%
-train_config = lt.TrainConfig(steps=steps, log_every=log_every, optimizer="precgd")
-
-
 @jax.jit
 def spectral_precgd(problems):
     def one(p):
         init = lt.initialise(p, "spectral", rank=rank, key=jax.random.key(0), gamma=2.0)
-        return lt.train(p, init, train_config, eta, 0.0)
+        return lt.train(p, init, lt.precgd(eta, 0.0), steps=steps, log_every=log_every)
     return jax.vmap(one)(problems)
 
 

@@ -20,12 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jax import lax
 
 import lora_theory as lt
-from lora_theory import claims, theory
+from lora_theory import theory
 from lora_theory.claims import claim1, claim3
-from lora_theory.claims._common import seed_keys
+from lora_theory.claims._common import risk, seed_keys
 
 SEEDS = st.integers(min_value=0, max_value=2**16)
 KAPPAS = st.sampled_from([1.0, 3.0, 10.0, 100.0])
@@ -123,14 +122,9 @@ def _train_B_only(key, kappa, condition, *, shape, steps):
     scales = condition ** (-jnp.arange(rank, dtype=jnp.float64) / max(rank - 1, 1))
     A = jax.random.normal(key_a, (d, rank), jnp.float64) * scales
     lr = 1.0 / jnp.linalg.eigvalsh(A.T @ A)[-1]
-    final, _ = claims.factor_trajectory(
-        problem.objective(lt.LowRank.zeros(d, k, rank, jnp.float64)),
-        lt.LoRAFactors(A, jnp.zeros((rank, k), jnp.float64)),
-        steps=steps,
-        observe=lambda f: jnp.zeros(()),
-        lr=lr,
-        train_factors="B",
-    )
+    init = lt.LoRAInit(A, jnp.zeros((rank, k), jnp.float64), lt.LowRank.zeros(d, k, 0, jnp.float64))
+    opt = lt.optimizer_from_config("gd", lr=lr, train_factors="B")
+    final = lt.train(problem, init, opt, steps=steps, log_every=steps, observe=lt.no_metrics).final
     return final.A @ final.B, theory.projection_limit(A, problem.dW), problem.dW
 
 
@@ -156,14 +150,8 @@ def _oracle_B_only(key, kappa, *, shape):
     s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
     problem = lt.make_population_problem(d, k, r_star, s, key=key)
     init = lt.initialise(problem, "oracle", rank=rank, key=key, variant="directions", alpha=1.0 / np.sqrt(d))
-    _, loss = claims.factor_trajectory(
-        problem.objective(init.offset),
-        init.factors,
-        steps=80,
-        observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
-        lr=0.5,
-        train_factors="B",
-    )
+    opt = lt.optimizer_from_config("gd", lr=0.5, train_factors="B")
+    loss = lt.train(problem, init, opt, steps=80, observe=risk).metrics
     return loss, theory.eckart_young_loss(problem.dW_singular_values, rank)
 
 
@@ -193,16 +181,8 @@ def _precgd_near_optimum(key, kappa, eta, delta, *, shape):
     size = delta * jnp.sqrt(problem.dW_singular_values[-1])
     A = problem.dW_left * root + size * jax.random.normal(key_a, (d, r_star), jnp.float64) / jnp.sqrt(d)
     B = (problem.dW_right * root).T + size * jax.random.normal(key_b, (r_star, k), jnp.float64) / jnp.sqrt(k)
-    _, risk = claims.factor_trajectory(
-        problem.objective(lt.LowRank.zeros(d, k, r_star, jnp.float64)),
-        lt.LoRAFactors(A, B),
-        steps=12,
-        observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
-        optimizer="precgd",
-        lr=eta,
-        damping=0.0,
-    )
-    return risk
+    init = lt.LoRAInit(A, B, lt.LowRank.zeros(d, k, 0, jnp.float64))
+    return lt.train(problem, init, lt.precgd(eta, 0.0), steps=12, observe=risk).metrics
 
 
 @settings(max_examples=12)
@@ -239,18 +219,11 @@ def _hrp_final_losses(keys, kappa, *, shape):
             problem, "hrp", rank=rank, key=key_init, alpha=1.0 / np.sqrt(d), preheat_rank=p, preheat_steps=3,
             preheat_optimizer="precgd", preheat_lr=1.0, preheat_damping=1e-13, preheat_train_factors="B",
         )
-        _, loss = claims.factor_trajectory(
-            problem.objective(init.offset),
-            init.factors,
-            steps=100,
-            log_every=100,
-            observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
-            lr=0.5,
-            train_factors="B",
-        )
+        opt = lt.optimizer_from_config("gd", lr=0.5, train_factors="B")
+        loss = lt.train(problem, init, opt, steps=100, log_every=100, observe=risk).metrics
         return loss[-1], s
 
-    return lax.map(one, keys)  # batch-1 LAPACK calls: see lora_theory.claims._common.LAPACK_NOTE
+    return jax.vmap(one)(keys)
 
 
 @settings(max_examples=6)

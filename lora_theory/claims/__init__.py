@@ -8,7 +8,8 @@ and the verdict rule.  Running a claim is two steps, kept apart so that a test c
 *same* measurement a deliberately wrong prediction and watch the verdict turn to FAIL:
 
 * ``claim.measure(params) -> dict of numpy arrays`` runs the experiment (one compiled program per
-  static shape, vmapped over seeds and over the swept values);
+  static shape, vmapped over seeds and over the swept values; every run trains with the
+  package's one loop, :func:`~lora_theory.engine.train`, and a claim-specific ``observe``);
 * ``claim.judge(measurement, params) -> list[CheckResult]`` compares it with the prediction, with
   the rules of :mod:`~lora_theory.claims._verdicts` (instance-wise bounds, fitted laws, Monte
   Carlo expectations; the margin of a row is signed: >= 0 passes).
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7
-from ._common import factor_trajectory as factor_trajectory
 from ._registry import Claim as Claim
 from ._report import format_table as format_table
 from ._report import results_frame as results_frame
@@ -52,7 +52,6 @@ __all__ = [
     "verify",
     "results_frame",
     "format_table",
-    "factor_trajectory",
     "Z_MC",
     "at_most",
     "at_least",

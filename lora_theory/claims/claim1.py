@@ -12,42 +12,38 @@ import math
 import jax
 import numpy as np
 
-from ..engine import split_run_key
+from ..engine import split_run_key, train
 from ..inits import random_init
 from ..metrics import align_B
-from ..models.linear import LowRank, make_linear_problem, target_spectrum
-from ..optimizers import LoRAFactors
-from ._common import DTYPE, f64, factor_trajectory, grid_map, seed_keys, seed_list
+from ..models.linear import make_linear_problem, target_spectrum
+from ..optimizers import gd
+from ._common import DTYPE, f64, grid_map, seed_keys, seed_list
 from ._registry import Claim
 from ._verdicts import at_most
 
-__all__ = ["CLAIM", "compute", "measure", "judge"]
+__all__ = ["CLAIM", "observe", "compute", "measure", "judge"]
+
+
+def observe(problem, objective, factors):
+    """sin of the largest angle between row(B_t) and row(G) (``align_B_G`` of the metric set)."""
+    del objective
+    return align_B(factors.B, problem.G_right)
 
 
 @functools.partial(jax.jit, static_argnames=("shape",))
 def compute(keys, alphas, kappa, noise, lr, b0_scale, *, shape):
     d, k, r_star, rank, n_samples, steps = shape
 
-    def build(key, alpha):
+    def run(key, alpha):
         key_problem, key_init = split_run_key(key)
         s = target_spectrum(r_star, kappa, 1.0, DTYPE)
         problem = make_linear_problem(d, k, r_star, n_samples, s, noise, key=key_problem)
         B0 = b0_scale * jax.random.normal(jax.random.fold_in(key_init, 1), (rank, k), DTYPE) / math.sqrt(k)
         init = random_init(problem, rank, key=key_init, alpha=alpha)
-        return problem, LoRAFactors(init.A, B0 + init.B)
+        init = init._replace(B=B0 + init.B)
+        return train(problem, init, gd(lr), steps=steps, observe=observe).metrics
 
-    def train(built):
-        problem, factors = built
-        _, history = factor_trajectory(
-            problem.objective(LowRank.zeros(d, k, rank, DTYPE)),
-            factors,
-            steps=steps,
-            observe=lambda f: align_B(f.B, problem.G_right),
-            lr=lr,
-        )
-        return history
-
-    return grid_map(build, train, keys, alphas)
+    return grid_map(run, keys, alphas)
 
 
 def measure(p):

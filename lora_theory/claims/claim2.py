@@ -15,44 +15,42 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import theory
-from ..engine import split_run_key
+from ..engine import split_run_key, train
 from ..inits import random_init
 from ..metrics import align_A
-from ..models.linear import LowRank, make_linear_problem, target_spectrum
-from ._common import DTYPE, f64, factor_trajectory, grid_map, seed_keys, seed_list
+from ..models.linear import make_linear_problem, target_spectrum
+from ..optimizers import gd
+from ._common import DTYPE, f64, grid_map, risk, seed_keys, seed_list
 from ._registry import Claim
 from ._verdicts import CheckResult, first_step_at_or_below, fit_slope, pooled_law, sample_mean, sample_std, sign_law
 
-__all__ = ["CLAIM", "compute", "measure", "judge"]
+__all__ = ["CLAIM", "observe", "compute", "measure", "judge"]
 
 
 _F1 = dict(r_star=4, rank=8, kappa=1.0, lr=1.0 / 64)
+
+
+def observe(problem, objective, factors):
+    """(sin of the largest angle between A_t's top-r_star left subspace and G's, the risk):
+    ``align_A_G`` and ``risk`` of the metric set."""
+    return align_A(factors.A, problem.G_left), risk(problem, objective, factors)
 
 
 @functools.partial(jax.jit, static_argnames=("shape",))
 def compute(keys, alphas, kappa, lr, *, shape):
     d, k, r_star, rank, n_samples, steps = shape
 
-    def build(key, alpha):
+    def run(key, alpha):
         key_problem, key_init = split_run_key(key)
         s = target_spectrum(r_star, kappa, 1.0, DTYPE)
         problem = make_linear_problem(d, k, r_star, n_samples, s, 0.0, key=key_problem)
         lam = jnp.linalg.svd(problem.G, compute_uv=False)[r_star - 1]
-        return problem, random_init(problem, rank, key=key_init, alpha=alpha).factors, lam
+        init = random_init(problem, rank, key=key_init, alpha=alpha)
+        align, risk_t = train(problem, init, gd(lr), steps=steps, observe=observe).metrics
+        return align, risk_t, lam
 
-    def train(built):
-        problem, factors, lam = built
-
-        def observe(f):
-            return align_A(f.A, problem.G_left), 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2)
-
-        _, (align, risk) = factor_trajectory(
-            problem.objective(LowRank.zeros(d, k, rank, DTYPE)), factors, steps=steps, observe=observe, lr=lr
-        )
-        return align, risk, lam
-
-    align, risk, lam = grid_map(build, train, keys, alphas)
-    return align, risk, lam[:, 0]
+    align, risk_t, lam = grid_map(run, keys, alphas)
+    return align, risk_t, lam[:, 0]
 
 
 def measure(p):

@@ -10,14 +10,14 @@ import functools
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .. import theory
-from ..engine import split_run_key
+from ..engine import split_run_key, train
 from ..inits import initialise
-from ..models.linear import LowRank, make_linear_problem, target_spectrum
-from ._common import DTYPE, f64, factor_trajectory, grid_map, seed_keys, seed_list
+from ..models.linear import make_linear_problem, target_spectrum
+from ..optimizers import optimizer_from_config
+from ._common import DTYPE, f64, grid_map, risk, seed_keys, seed_list
 from ._registry import Claim
 from ._verdicts import CheckResult, fit_slope, law, sample_mean, sample_std, tail_rate
 
@@ -28,27 +28,15 @@ __all__ = ["CLAIM", "compute", "measure", "judge"]
 def compute(keys, kappas, lr, damping, *, shape, optimizer):
     d, k, r_star, rank, n_samples, steps = shape
 
-    def build(key, kappa):
+    def run(key, kappa):
         key_problem, key_init = split_run_key(key)
         s = target_spectrum(r_star, kappa, 1.0, DTYPE)
         problem = make_linear_problem(d, k, r_star, n_samples, s, 0.0, key=key_problem)
-        return problem, initialise(problem, "spectral", rank=rank, key=key_init).factors
+        init = initialise(problem, "spectral", rank=rank, key=key_init)
+        opt = optimizer_from_config(optimizer, lr=lr, damping=damping)
+        return train(problem, init, opt, steps=steps, observe=risk).metrics
 
-    def train(built):
-        problem, factors = built
-        _, risk = factor_trajectory(
-            problem.objective(LowRank.zeros(d, k, rank, DTYPE)),
-            factors,
-            steps=steps,
-            observe=lambda f: 0.5 * jnp.sum((f.A @ f.B - problem.dW) ** 2),
-            optimizer=optimizer,
-            lr=lr,
-            damping=damping,
-        )
-        return risk
-
-    # gd's loop has no LAPACK call: vectorised; precgd's has two Cholesky solves per step: mapped
-    return grid_map(build, train, keys, kappas)
+    return grid_map(run, keys, kappas)
 
 
 def measure(p):

@@ -13,14 +13,13 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 
 from .. import theory
-from ..engine import split_run_key
-from ..inits import initialise, random_init
+from ..engine import split_run_key, train
+from ..inits import LoRAInit, initialise, random_init
 from ..models.linear import LowRank, make_population_problem, target_spectrum
-from ..optimizers import LoRAFactors
-from ._common import DTYPE, f64, factor_trajectory, seed_keys, seed_list
+from ..optimizers import gd, optimizer_from_config
+from ._common import DTYPE, f64, grid_map, risk, seed_keys, seed_list
 from ._registry import Claim
 from ._verdicts import Z_MC, CheckResult, at_most, law, mc_at_most, mc_equal, nan_to_inf, sample_mean, sample_std, tail_rate
 
@@ -31,74 +30,58 @@ __all__ = ["CLAIM", "compute", "measure", "judge"]
 def compute(keys, kappas, alpha, b_lr, classic_alphas, classic_lrs, *, shape, preheat_ranks):
     d, k, r_star, rank, b_steps, classic_steps, classic_log_every = shape
 
-    def one_seed(key):
+    def one_run(key, kappa):
         key_problem, key_init = split_run_key(key)
+        s = target_spectrum(r_star, kappa, 1.0, DTYPE)
+        problem = make_population_problem(d, k, r_star, s, key=key_problem)
+        M = problem.dW
 
-        def one_kappa(kappa):
-            s = target_spectrum(r_star, kappa, 1.0, DTYPE)
-            problem = make_population_problem(d, k, r_star, s, key=key_problem)
-            M = problem.dW
+        # every asymmetric run has a d x r frozen A and B_0 = 0: one vmapped loop trains them all
+        frozen = [
+            random_init(problem, rank, key=key_init, alpha=alpha).A,
+            initialise(problem, "oracle", rank=rank, key=key_init, variant="directions", alpha=alpha).A,
+        ]
+        for p_rank in preheat_ranks:
+            init = initialise(
+                problem,
+                "hrp",
+                rank=rank,
+                key=jax.random.fold_in(key_init, p_rank),
+                alpha=alpha,
+                preheat_rank=p_rank,
+                preheat_steps=3,
+                preheat_optimizer="precgd",
+                preheat_lr=1.0,
+                preheat_damping=1e-13,
+                preheat_train_factors="B",
+            )
+            frozen.append(init.A)
+        train_only_B = optimizer_from_config("gd", lr=b_lr, train_factors="B")
 
-            def loss(f):
-                return 0.5 * jnp.sum((f.A @ f.B - M) ** 2)
+        def train_B(A):
+            init = LoRAInit(A, jnp.zeros((rank, k), DTYPE), LowRank.zeros(d, k, 0, DTYPE))
+            trajectory = train(problem, init, train_only_B, steps=b_steps, observe=risk)
+            final = trajectory.final
+            gap = jnp.linalg.norm(final.A @ final.B - theory.projection_limit(final.A, M)) / jnp.linalg.norm(M)
+            return trajectory.metrics, gap
 
-            # every asymmetric run has a d x r frozen A and B_0 = 0: one vmapped loop trains them all
-            frozen = [
-                random_init(problem, rank, key=key_init, alpha=alpha).A,
-                initialise(problem, "oracle", rank=rank, key=key_init, variant="directions", alpha=alpha).A,
-            ]
-            for p_rank in preheat_ranks:
-                init = initialise(
-                    problem,
-                    "hrp",
-                    rank=rank,
-                    key=jax.random.fold_in(key_init, p_rank),
-                    alpha=alpha,
-                    preheat_rank=p_rank,
-                    preheat_steps=3,
-                    preheat_optimizer="precgd",
-                    preheat_lr=1.0,
-                    preheat_damping=1e-13,
-                    preheat_train_factors="B",
-                )
-                frozen.append(init.A)
-            objective = problem.objective(LowRank.zeros(d, k, rank, DTYPE))
+        b_loss, gap = jax.vmap(train_B)(jnp.stack(frozen))  # (2 + len(preheat_ranks), b_steps + 1)
 
-            def train_B(A):
-                final, history = factor_trajectory(
-                    objective, LoRAFactors(A, jnp.zeros((rank, k), DTYPE)), steps=b_steps, observe=loss, lr=b_lr,
-                    train_factors="B",
-                )
-                gap = jnp.linalg.norm(final.A @ final.B - theory.projection_limit(final.A, M)) / jnp.linalg.norm(M)
-                return history, gap
+        def classic(alpha_c, lr_c):
+            init = random_init(problem, rank, key=key_init, alpha=alpha_c)
+            return train(problem, init, gd(lr_c), steps=classic_steps, log_every=classic_log_every, observe=risk).metrics
 
-            b_loss, gap = lax.map(train_B, jnp.stack(frozen))  # (2 + len(preheat_ranks), b_steps + 1)
+        classic_loss = jax.vmap(classic)(classic_alphas, classic_lrs)
+        return {
+            "random_final": b_loss[0, -1],
+            "oracle_loss": b_loss[1],
+            "hrp_final": b_loss[2:, -1],
+            "gap": gap,
+            "classic_loss": classic_loss,
+            "singular_values": s,
+        }
 
-            def classic(alpha_c, lr_c):
-                init = random_init(problem, rank, key=key_init, alpha=alpha_c)
-                _, history = factor_trajectory(
-                    problem.objective(init.offset),
-                    init.factors,
-                    steps=classic_steps,
-                    log_every=classic_log_every,
-                    observe=loss,
-                    lr=lr_c,
-                )
-                return history
-
-            classic_loss = jax.vmap(classic)(classic_alphas, classic_lrs)
-            return {
-                "random_final": b_loss[0, -1],
-                "oracle_loss": b_loss[1],
-                "hrp_final": b_loss[2:, -1],
-                "gap": gap,
-                "classic_loss": classic_loss,
-                "singular_values": s,
-            }
-
-        return lax.map(one_kappa, kappas)
-
-    return lax.map(one_seed, keys)  # see _common.LAPACK_NOTE
+    return grid_map(one_run, keys, kappas)
 
 
 def measure(p):

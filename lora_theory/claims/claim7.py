@@ -19,11 +19,13 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple, Sequence
 
+import jax.numpy as jnp
 import numpy as np
 
 from ..config import RunConfig
 from ..engine import simulate
 from ..theory.relu import relu_precgd_rate_bound
+from ._common import risk
 from ._registry import Claim
 from ._verdicts import CheckResult
 
@@ -31,6 +33,7 @@ __all__ = [
     "CLAIM7_KAPPAS",
     "claim7_config",
     "Claim7Measurement",
+    "observe",
     "measure_claim7",
     "CLAIM",
     "measure",
@@ -218,6 +221,12 @@ class Claim7Measurement(NamedTuple):
         }
 
 
+def observe(problem, objective, factors) -> dict:
+    """What claim 7 logs: ``risk`` (the engine fits its rate) and ``rel_err``, as in the metric set."""
+    risk_t = risk(problem, objective, factors)
+    return {"risk": risk_t, "rel_err": jnp.sqrt(2.0 * risk_t) / jnp.linalg.norm(problem.dW_singular_values)}
+
+
 def _final(batch, name: str) -> np.ndarray:
     return np.asarray(batch.trajectory.metrics[name])[..., -1]
 
@@ -233,9 +242,10 @@ def measure_claim7(
 ) -> Claim7Measurement:
     """Measure claim 7: the linear rate of spectral + precgd on the ReLU model, and its lead over random + gd.
 
-    Two compiled programs (each ``seeds`` x ``len(kappas)`` runs): spectral init (gamma = 2) +
-    precgd (lam = 0, lr eta), and the baseline random init (alpha = 1e-2, B_0 = 0) + gd with the
-    same lr, same problems (same seeds), same number of steps.
+    Two compiled programs (each ``seeds`` x ``len(kappas)`` runs, :func:`~lora_theory.engine.simulate`
+    logging only :func:`observe`): spectral init (gamma = 2) + precgd (lam = 0, lr eta), and the
+    baseline random init (alpha = 1e-2, B_0 = 0) + gd with the same lr, same problems (same seeds),
+    same number of steps.
 
     The rate: the engine fits rho_risk to the risk R_t = ||A_t B_t - dW||_F^2 / 2; the theorem
     bounds the error e_t = sqrt(2 R_t), whose rate is sqrt(rho_risk).  Compare that with
@@ -257,9 +267,9 @@ def measure_claim7(
     """
     config = claim7_config(quick, eta=eta) if config is None else config
     sweep = {"kappa": [float(k) for k in kappas]}
-    spectral = simulate(config, seeds=seeds, seed=seed, sweep=sweep)
+    spectral = simulate(config, seeds=seeds, seed=seed, sweep=sweep, observe=observe)
     baseline_config = config.replace(init="random", alpha=1e-2, optimizer="gd", damping=0.0)
-    baseline = simulate(baseline_config, seeds=seeds, seed=seed, sweep=sweep)
+    baseline = simulate(baseline_config, seeds=seeds, seed=seed, sweep=sweep, observe=observe)
 
     bound = relu_precgd_rate_bound(float(config.lr))
     risk_rate = np.asarray(spectral.trajectory.rate)
