@@ -130,6 +130,7 @@ def train(
         A :class:`Trajectory`; ``metrics`` is ``observe``'s pytree with a leading axis of logged
         steps.
     """
+    init = init.with_offset()
     objective = problem.objective(init.offset)
 
     def step(t, carry):

@@ -63,19 +63,25 @@ class LoRAInit(NamedTuple):
         A: A_0, d x r.
         B: B_0, r x k.
         offset: low-rank matrix added to W0 for the whole run (``-A_0 B_0`` for the inits that
-            leave the model unchanged at step 0; rank 0, i.e. nothing, otherwise).
+            leave the model unchanged at step 0; rank 0, i.e. nothing, otherwise).  ``None``
+            (the default, for a user's own init) means nothing: :func:`~lora_theory.engine.train`
+            reads it as a rank-0 offset (:meth:`with_offset`).
         A_basis: for ``lora_sb`` the fixed d x r orthonormal basis U_r: A = U_r R stays in its span
             and B = V_r^T is frozen, so only the r x r core R trains. ``None`` for the others.
     """
 
     A: Float[Array, "d r"]
     B: Float[Array, "r k"]
-    offset: LowRank
+    offset: LowRank | None = None
     A_basis: Float[Array, "d r"] | None = None
 
     @property
     def factors(self) -> LoRAFactors:
         return LoRAFactors(self.A, self.B)
+
+    def with_offset(self) -> "LoRAInit":
+        """This init with ``offset=None`` replaced by the rank-0 offset (shapes (d, 0), (0, k))."""
+        return self if self.offset is not None else self._replace(offset=_no_offset(self.A, self.B))
 
 
 def _no_offset(A, B) -> LowRank:
