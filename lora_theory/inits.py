@@ -25,10 +25,9 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 from jaxtyping import Array, Float
 
-from .config import DYNAMIC_FIELDS, FIELD_SPECS, ConfigError, RunConfig, invalid
+from .config import DYNAMIC_FIELDS, FIELD_SPECS, RunConfig, invalid
 from .models.linear import LowRank
 from .optimizers import LoRAFactors, optimizer_from_config
 
