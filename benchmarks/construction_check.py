@@ -1,13 +1,29 @@
-"""Construction-time check (NOTES.md, open issue): simulate(steps=0) at d = 256 for 16/32/64 seeds."""
-import time, os, jax, jax.numpy as jnp
+"""Construction-time check (NOTES.md): lt.build at d = 256 for 16/32/64 seeds, vmap against lax.map.
+
+    python benchmarks/construction_check.py
+"""
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+
 jax.config.update("jax_enable_x64", True)
-from jax import lax
-import lora_theory as lt
-from lora_theory import engine
-c = lt.RunConfig(d=256, k=256, r_star=4, rank=8, n_samples=512, steps=0, log_every=1)
-grid = {engine._INDEX: jnp.arange(1, dtype=jnp.int32)}
-for n in (16, 32, 64):
-    ks = jax.vmap(jax.random.key)(jnp.arange(n, dtype=jnp.uint32))
-    comp = engine._simulate_compiled.lower(c, (), ks, grid, None).compile()
-    t = time.perf_counter(); jax.block_until_ready(comp(ks, grid)); dt = time.perf_counter() - t
-    print(n, f"simulate steps=0: {dt:.2f} s  {dt/n*1e3:.0f} ms/seed  load {os.getloadavg()[0]:.2f}", flush=True)
+import lora_theory as lt  # noqa: E402
+from lora_theory import engine  # noqa: E402
+
+config = lt.RunConfig(d=256, k=256, r_star=4, rank=8, n_samples=512, init="spectral", steps=0, log_every=1)
+grid = lt.make_grid(None)
+for mode in ("map", "vmap"):
+    engine.CONSTRUCTION = mode
+    for n in (16, 32, 64):
+        keys = jax.vmap(jax.random.key)(jnp.arange(n, dtype=jnp.uint32))
+        t = time.perf_counter()
+        compiled = jax.jit(lambda k, g: lt.build(config, k, g)).lower(keys, grid).compile()
+        compile_s = time.perf_counter() - t
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(keys, grid))
+        dt = time.perf_counter() - t
+        print(f"{mode:>4} {n:>3} seeds: compile {compile_s:.2f} s, build {dt:.2f} s ({dt / n * 1e3:.0f} ms/seed), "
+              f"load {os.getloadavg()[0]:.2f}", flush=True)

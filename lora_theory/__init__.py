@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 from . import claims as claims
 from . import models as models
 from . import theory as theory
+from .cache import enable_compilation_cache as enable_compilation_cache
 from .claims import CLAIMS as CLAIMS
 from .claims import CheckResult as CheckResult
 from .claims import Claim as Claim

@@ -53,6 +53,8 @@ import pandas as pd
 
 import lora_theory as lt
 
+lt.enable_compilation_cache()  # compiled programs persist across kernels and runs (see README, Speed)
+
 print(f"lora_theory {lt.__version__}, jax {jax.__version__}, devices {jax.devices()}")
 
 # %% [markdown]

@@ -61,6 +61,8 @@ import pandas as pd
 import lora_theory as lt
 from lora_theory import theory
 
+lt.enable_compilation_cache()  # compiled programs persist across kernels and runs (see README, Speed)
+
 n_samples = n_factor * d
 config = lt.RunConfig(
     model="linear", d=d, k=k, r_star=r_star, rank=rank, n_samples=n_samples, kappa=kappa, noise=noise,

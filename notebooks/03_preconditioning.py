@@ -55,6 +55,8 @@ import pandas as pd
 import lora_theory as lt
 from lora_theory import theory
 
+lt.enable_compilation_cache()  # compiled programs persist across kernels and runs (see README, Speed)
+
 n_samples = n_factor * d
 base = lt.RunConfig(model="linear", d=d, k=k, r_star=r_star, rank=rank, n_samples=n_samples, init="spectral")
 precgd_config = base.replace(optimizer="precgd", lr=lr_precgd, steps=steps_precgd, log_every=5)

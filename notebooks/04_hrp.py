@@ -60,6 +60,8 @@ import pandas as pd
 import lora_theory as lt
 from lora_theory import theory
 
+lt.enable_compilation_cache()  # compiled programs persist across kernels and runs (see README, Speed)
+
 alpha = d**-0.5 if alpha is None else alpha
 config = lt.RunConfig(
     model="population", d=d, k=k, r_star=r_star, rank=rank, alpha=alpha, lr=lr, steps=steps,

@@ -55,6 +55,8 @@ import pandas as pd
 
 import lora_theory as lt
 
+lt.enable_compilation_cache()  # compiled programs persist across kernels and runs (see README, Speed)
+
 n_samples = n_factor * d
 config = lt.RunConfig(
     model="relu", activation="relu", d=d, k=k, r_star=r_star, rank=rank, n_samples=n_samples,

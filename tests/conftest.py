@@ -16,6 +16,13 @@ from hypothesis import settings  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 
+# JAX's persistent compilation cache ($JAX_COMPILATION_CACHE_DIR, else the per-user folder): the
+# pytest-xdist workers, the CLI subprocesses and the notebook kernels the tests start all share it
+# (the variable is exported for them), and a second test run reads most programs back from disk.
+from lora_theory.cache import enable_compilation_cache  # noqa: E402
+
+os.environ["JAX_COMPILATION_CACHE_DIR"] = str(enable_compilation_cache())
+
 settings.register_profile("lora_theory", deadline=None, max_examples=15, derandomize=True)
 settings.load_profile("lora_theory")
 

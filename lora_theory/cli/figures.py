@@ -8,10 +8,10 @@
 
 ``--set`` overrides are checked against the experiment's config dataclass: an unknown key is an
 error that lists the valid keys, and values are parsed to the field's type (tuples take
-comma-separated values).  ``run`` and ``reproduce`` keep XLA's compiled programs in
-``OUT/.jax_cache`` (JAX's persistent compilation cache), so a second run of a figure skips
-compilation, which dominates the quick presets; with ``--quick`` XLA compiles at optimisation level 0
-(half the compile time; the programs run for well under a second each).  Progress bars (tqdm, on stderr) tick over each figure's chunks of work;
+comma-separated values).  Every command turns on JAX's persistent compilation cache
+(:func:`lora_theory.cache.enable_compilation_cache`: a per-user folder, not ``OUT``), so a second
+run of a figure skips compilation, which dominates the quick presets; with ``--quick`` XLA compiles
+at optimisation level 0 (half the compile time; the programs run for well under a second each).  Progress bars (tqdm, on stderr) tick over each figure's chunks of work;
 they are silent with ``--quiet`` or when stderr is not a terminal.
 """
 
@@ -21,6 +21,8 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+
+from ..cache import enable_compilation_cache
 
 __all__ = ["add_commands", "list_entries", "run_experiment", "plot_experiment", "reproduce"]
 
@@ -86,14 +88,6 @@ def reproduce(*, quick: bool = False, out_dir=DEFAULT_OUT, figures_dir=DEFAULT_F
     return times
 
 
-def _enable_compilation_cache(out_dir) -> None:
-    """Keep compiled programs in ``{out_dir}/.jax_cache``: a second run of the same figure skips XLA."""
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", str(Path(out_dir).resolve() / ".jax_cache"))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
-
-
 def _quick_compile_flags() -> None:
     """``--quick``: XLA's CPU backend at optimisation level 0 (``XLA_FLAGS``), unless set already.
 
@@ -114,7 +108,7 @@ def _progress(args) -> bool:
 def _run_command(args) -> int:
     if args.quick:
         _quick_compile_flags()
-    _enable_compilation_cache(args.out)
+    enable_compilation_cache()
     config = make_config(args.name, quick=args.quick, seeds=args.seeds, overrides=args.set or ())
     start = time.perf_counter()
     df = run_experiment(args.name, config, args.out, progress=_progress(args))
@@ -124,6 +118,7 @@ def _run_command(args) -> int:
 
 
 def _plot_command(args) -> int:
+    enable_compilation_cache()  # a figure's plot may evaluate the theory's jnp formulas
     paths = plot_experiment(args.name, args.out, args.figures_dir)
     print("\n".join(str(p) for p in paths))
     return 0
@@ -132,7 +127,7 @@ def _plot_command(args) -> int:
 def _reproduce_command(args) -> int:
     if args.quick:
         _quick_compile_flags()
-    _enable_compilation_cache(args.out)
+    enable_compilation_cache()
     log = (lambda *a, **k: None) if args.quiet else print
     reproduce(quick=args.quick, out_dir=args.out, figures_dir=args.figures_dir, progress=_progress(args), log=log)
     return 0

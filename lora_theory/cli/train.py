@@ -118,10 +118,12 @@ def train_command(args) -> int:
     import jax
     import pandas as pd
 
+    from ..cache import enable_compilation_cache
     from ..config import FIELD_SPECS
     from ..results import run_summary
     from ..sweep import grid_size, run_sweep
 
+    enable_compilation_cache()
     configs, sweep = _configs_from_args(args)
     jobs = [({}, config, sweep) for config in configs]
     log = None if args.quiet else (lambda message: print(message, file=sys.stderr))

@@ -43,10 +43,12 @@ def add_commands(subparsers) -> None:
 def verify_command(args) -> int:
     import jax
 
+    from ..cache import enable_compilation_cache
     from ..claims import claim_ids, format_table, get_claim, results_frame, run_claim
     from ..config import ConfigError
     from ..results import write_results
 
+    enable_compilation_cache()
     size = "quick" if args.quick else "full"
     ids = args.claim or list(claim_ids())
     for claim_id in ids:  # every error before anything compiles
