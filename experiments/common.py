@@ -160,9 +160,6 @@ def simulate_chunked(
     return df, float(sidecar["wall_time_s"])
 
 
-#: the RunConfig fields a problem is built from (:func:`lora_theory.make_problem` reads no others).
-_PROBLEM_FIELDS = ("model", "d", "k", "r_star", "n_samples", "kappa", "singular_values", "target_scale", "noise",
-                   "activation", "leaky_slope", "dtype")
 _PER_SEED_CACHE: dict = {}
 
 
@@ -170,7 +167,9 @@ def _per_seed_program(config: lt.RunConfig, quantities: Callable, dynamic):
     """The jitted ``keys -> lax.map(quantities o make_problem)``, shared by every call with the same
     problem fields and the same ``quantities`` code and captured values (so one compile serves
     several figures); a fresh one when something is not hashable."""
-    problem_config = lt.RunConfig(**{name: getattr(config, name) for name in _PROBLEM_FIELDS})
+    # the fields the config's model declares it reads (its registry entry): make_problem reads no others
+    fields = lt.MODELS[config.model].fields
+    problem_config = lt.RunConfig(model=config.model, **{name: getattr(config, name) for name in fields})
 
     def compute(keys):
         return jax.lax.map(lambda key: quantities(lt.make_problem(problem_config, dynamic, key=key)), keys)

@@ -29,11 +29,11 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float, Int
 
-from .config import DYNAMIC_FIELDS, PROBLEM_FIELDS, ConfigError, RunConfig, validate
-from .inits import LoRAInit, initialise
+from .config import DYNAMIC_FIELDS, ConfigError, RunConfig, validate
+from .inits import LoRAInit, get_init
 from .metrics import fit_linear_rate, lora_metrics
-from .models import make_problem
-from .optimizers import LoRAFactors, optimizer_from_config
+from .models import MODELS, make_problem
+from .optimizers import LoRAFactors, get_optimizer, optimizer_from_config
 
 __all__ = [
     "Trajectory",
@@ -130,6 +130,7 @@ def train(
         A :class:`Trajectory`; ``metrics`` is ``observe``'s pytree with a leading axis of logged
         steps.
     """
+    init = init.with_offset()
     objective = problem.objective(init.offset)
 
     def step(t, carry):
@@ -171,22 +172,9 @@ def train(
 
 
 def _init_from_config(problem, config: RunConfig, values: Mapping[str, Any], key) -> LoRAInit:
-    return initialise(
-        problem,
-        config.init,
-        rank=config.rank,
-        key=key,
-        alpha=values["alpha"],
-        gamma=values["gamma"],
-        variant=config.resolved_variant,
-        s=values["s"],
-        preheat_rank=config.resolved_preheat_rank,
-        preheat_steps=config.preheat_steps,
-        preheat_optimizer=config.preheat_optimizer,
-        preheat_lr=values["preheat_lr"],
-        preheat_damping=values["preheat_damping"],
-        preheat_train_factors=config.resolved_preheat_train_factors,
-    )
+    """The registered init ``config.init`` with the fields it declares (dynamic ones from ``values``)."""
+    spec = get_init(config.init)
+    return spec(problem, config.rank, key=key, **spec.arguments(config, values))
 
 
 def _train_from_config(
@@ -224,8 +212,9 @@ def _values_at(config: RunConfig, grid: Mapping[str, Array], g) -> dict[str, Any
     return {**config.dynamic_values(), **{n: v[g] for n, v in grid.items() if n != _INDEX}}
 
 
-def _per_run_problems(swept: Sequence[str]) -> bool:
-    return any(name in PROBLEM_FIELDS for name in swept)
+def _per_run_problems(config: RunConfig, swept: Sequence[str]) -> bool:
+    """Whether a swept field changes the problem: one the config's model declares it reads."""
+    return any(name in MODELS[config.model].fields for name in swept)
 
 
 #: how :func:`build` maps over the runs: ``"vmap"`` (batched; safe since jax 0.11.2) or
@@ -247,8 +236,8 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
         config: the base configuration (static).
         keys: one ``jax.random.key`` per seed, shape (n_seeds,).
         grid: swept field -> values (one per grid point) and ``"grid_index"`` -> arange(n_grid).
-        swept: the swept field names; when one changes the problem (``PROBLEM_FIELDS``), every
-            run gets its own problem.
+        swept: the swept field names; when one changes the problem (one of the fields the
+            config's model reads, ``MODELS[config.model].fields``), every run gets its own problem.
 
     Returns:
         ``(problems, inits)``: problems with a leading seed axis (and a grid axis when a problem
@@ -264,7 +253,7 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
     def unflatten(tree):
         return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), tree)
 
-    if _per_run_problems(swept):
+    if _per_run_problems(config, swept):
 
         def build_run(index):
             s, g = index
@@ -308,7 +297,7 @@ def train_batch(
     def run(problem, init, g):
         return _train_from_config(problem, init, config, _values_at(config, grid, g), observe)
 
-    if _per_run_problems(swept):
+    if _per_run_problems(config, swept):
         flat = jax.tree.map(lambda x: x.reshape((n_seeds * n_grid,) + x.shape[2:]), (problems, inits))
         points = jnp.tile(jnp.arange(n_grid), n_seeds)
         chunk = chunk or _cpu_chunk(n_seeds * n_grid, flat[0])
@@ -355,8 +344,21 @@ def _map_in_chunks(fn, args, chunk: int):
     return lax.map(lambda a: fn(*a), args, batch_size=chunk)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1, 4, 5))
-def _simulate_compiled(config: RunConfig, swept: tuple[str, ...], keys, grid, mesh, observe=lora_metrics):
+def _components(config: RunConfig) -> tuple:
+    """The registry entries ``config`` names: part of the compiled program's cache key, so that
+    re-registering a name with a new function compiles afresh instead of reusing the old program."""
+    init = get_init(config.init)
+    parts = [MODELS[config.model], init, get_optimizer(config.optimizer)]
+    if "preheat_optimizer" in init.params:
+        parts.append(get_optimizer(config.preheat_optimizer))
+    return tuple(parts)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 4, 5, 6))
+def _simulate_compiled(
+    config: RunConfig, swept: tuple[str, ...], keys, grid, mesh, observe=lora_metrics, components=()
+):
+    del components  # only a cache key: the traced code looks the same entries up by name
     TRACE_COUNTS["simulate"] += 1
     if mesh is None:
         return _simulate_local(config, swept, keys, grid, observe)
@@ -455,8 +457,13 @@ def simulate(
         seeds: a number of seeds (``seed, seed+1, ...``) or an explicit list of seeds.  Run with
             seed ``s`` uses ``jax.random.key(s)``, so any run of a batch can be reproduced alone.
         seed: the first seed when ``seeds`` is a number.
-        sweep: dynamic field -> values (see ``DYNAMIC_FIELDS``); the grid is their cartesian
-            product.  Static fields (init, d, optimizer, ...) need one ``simulate`` call each.
+        sweep: dynamic field -> values (see ``DYNAMIC_FIELDS``, the fields whose metadata says
+            ``dynamic``); the grid is their cartesian product.  Static fields (init, d,
+            optimizer, ...) need one ``simulate`` call each.  ``config.init`` and
+            ``config.optimizer`` may name a user's registered init or optimizer
+            (:func:`~lora_theory.inits.register_init`,
+            :func:`~lora_theory.optimizers.register_optimizer`); their declared dynamic fields
+            sweep like the built-ins'.
         mesh: how to split the seeds across devices: ``"auto"`` (default) shards over every
             visible device when there are several (:func:`seed_mesh`), a ``jax.sharding.Mesh``
             with one axis named ``'seeds'``, or ``None`` for one device.  The seeds are padded
@@ -493,7 +500,7 @@ def simulate(
     keys = jax.vmap(jax.random.key)(jnp.asarray(padded, jnp.uint32))
     grid_arrays = make_grid(sweep, dtype)
     start = time.perf_counter()
-    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh, observe)
+    trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh, observe, _components(config))
     trajectory = jax.block_until_ready(trajectory)
     if n_pad:
         trajectory = jax.tree.map(lambda x: x[: seed_list.size], trajectory)

@@ -5,27 +5,39 @@ its top r.  Every strategy returns a :class:`LoRAInit`: the initial factors, a l
 added to W0 (zero except for the inits that keep the model unchanged at step 0) and, for
 ``lora_sb`` only, the fixed left basis onto which A's updates are projected.
 
+**The registry.**  :data:`INITS` maps each name (``RunConfig.init``, ``--init``) to an
+:class:`InitSpec`: the function ``fn(problem, rank, *, key, **params) -> LoRAInit``, the
+:class:`~lora_theory.config.RunConfig` fields it reads (``params``), its variants and an optional
+cross-field check; the function's docstring is the init's paper and formula.
+:func:`register_init` adds one (a user's own init, without editing the package), and
+:func:`initialise` and the engine dispatch through it: there is no other list of inits.
+
 Float parameters (alpha, gamma, s, preheat_lr, preheat_damping) may be traced, so a grid over
 them is one ``vmap``; names, variants, ranks and step counts are static.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import inspect
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 from jaxtyping import Array, Float
 
+from .config import DYNAMIC_FIELDS, FIELD_SPECS, RunConfig, invalid
 from .models.linear import LowRank
 from .optimizers import LoRAFactors, optimizer_from_config
 
 __all__ = [
     "LoRAInit",
+    "InitSpec",
     "INITS",
     "VARIANTS",
-    "DEFAULT_VARIANT",
+    "register_init",
+    "get_init",
     "initialise",
     "random_init",
     "spectral_init",
@@ -37,13 +49,10 @@ __all__ = [
     "preheat",
 ]
 
-INITS = ("random", "spectral", "lora_one", "lora_ga", "lora_sb", "hrp", "oracle")
-VARIANTS = {
-    "lora_one": ("normalized", "orthonormal"),
-    "hrp": ("directions", "singular_values"),
-    "oracle": ("spectral", "directions"),
-}
-DEFAULT_VARIANT = {name: variants[0] for name, variants in VARIANTS.items()}
+
+_LORA_ONE_VARIANTS = ("normalized", "orthonormal")
+_HRP_VARIANTS = ("directions", "singular_values")
+_ORACLE_VARIANTS = ("spectral", "directions")
 
 
 class LoRAInit(NamedTuple):
@@ -53,19 +62,25 @@ class LoRAInit(NamedTuple):
         A: A_0, d x r.
         B: B_0, r x k.
         offset: low-rank matrix added to W0 for the whole run (``-A_0 B_0`` for the inits that
-            leave the model unchanged at step 0; rank 0, i.e. nothing, otherwise).
+            leave the model unchanged at step 0; rank 0, i.e. nothing, otherwise).  ``None``
+            (the default, for a user's own init) means nothing: :func:`~lora_theory.engine.train`
+            reads it as a rank-0 offset (:meth:`with_offset`).
         A_basis: for ``lora_sb`` the fixed d x r orthonormal basis U_r: A = U_r R stays in its span
             and B = V_r^T is frozen, so only the r x r core R trains. ``None`` for the others.
     """
 
     A: Float[Array, "d r"]
     B: Float[Array, "r k"]
-    offset: LowRank
+    offset: LowRank | None = None
     A_basis: Float[Array, "d r"] | None = None
 
     @property
     def factors(self) -> LoRAFactors:
         return LoRAFactors(self.A, self.B)
+
+    def with_offset(self) -> "LoRAInit":
+        """This init with ``offset=None`` replaced by the rank-0 offset (shapes (d, 0), (0, k))."""
+        return self if self.offset is not None else self._replace(offset=_no_offset(self.A, self.B))
 
 
 def _no_offset(A, B) -> LowRank:
@@ -96,7 +111,7 @@ def _spectral_factors(M, rank: int, gamma):
     return U[:, :rank] * root, root[:, None] * Vt[:rank]
 
 
-def spectral_init(problem, rank: int, *, gamma=1.0) -> LoRAInit:
+def spectral_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0) -> LoRAInit:
     """LoRA-One's spectral init: A_0 = sqrt(gamma) U_r S_r^{1/2}, B_0 = sqrt(gamma) S_r^{1/2} V_r^T.
 
     A_0 B_0 = gamma U_r S_r V_r^T is gamma times the best rank-r approximation of G (LoRA-One
@@ -107,7 +122,9 @@ def spectral_init(problem, rank: int, *, gamma=1.0) -> LoRAInit:
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def lora_one_init(problem, rank: int, *, variant: str = "normalized", s=4.0) -> LoRAInit:
+def lora_one_init(
+    problem, rank: int, *, key: jax.Array | None = None, variant: str = "normalized", s=4.0
+) -> LoRAInit:
     """The two scalings of LoRA-One's own code.
 
     * ``normalized`` (the paper's Algorithm 1 and its LLM code): S <- S / s_1, gamma = 1 / s,
@@ -126,10 +143,10 @@ def lora_one_init(problem, rank: int, *, variant: str = "normalized", s=4.0) -> 
         c = problem.W0.shape[0] ** 0.25 / jnp.sqrt(s)
         A, B = c * U[:, :rank], c * Vt[:rank]
         return LoRAInit(A, B, _keep_model_unchanged(A, B))
-    raise ValueError(f"lora_one variant must be one of {VARIANTS['lora_one']}, got {variant!r}")
+    raise ValueError(f"lora_one variant must be one of {_LORA_ONE_VARIANTS}, got {variant!r}")
 
 
-def lora_ga_init(problem, rank: int, *, s=4.0) -> LoRAInit:
+def lora_ga_init(problem, rank: int, *, key: jax.Array | None = None, s=4.0) -> LoRAInit:
     """LoRA-GA ("ArB2r"): A_0 = c U_{:, 1..r}, B_0 = c V_{:, r+1..2r}^T, W0 offset by -A_0 B_0.
 
     c = d^{1/4} / sqrt(s) (the same stable scale as lora_one 'orthonormal').  Needs 2r <= min(d, k).
@@ -141,7 +158,7 @@ def lora_ga_init(problem, rank: int, *, s=4.0) -> LoRAInit:
     return LoRAInit(A, B, _keep_model_unchanged(A, B))
 
 
-def lora_sb_init(problem, rank: int, *, gamma=1.0) -> LoRAInit:
+def lora_sb_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0) -> LoRAInit:
     """LoRA-SB: W = W0 + U_r R V_r^T with U_r, V_r fixed and R_0 = gamma U_r^T G V_r.
 
     Represented as A = U_r R (A_basis = U_r) and B = V_r^T (frozen), so only the r x r core R
@@ -154,7 +171,9 @@ def lora_sb_init(problem, rank: int, *, gamma=1.0) -> LoRAInit:
     return LoRAInit(A, B, _no_offset(A, B), A_basis=U_r)
 
 
-def oracle_init(problem, rank: int, *, variant: str = "spectral", gamma=1.0, alpha=1e-2) -> LoRAInit:
+def oracle_init(
+    problem, rank: int, *, key: jax.Array | None = None, variant: str = "spectral", gamma=1.0, alpha=1e-2
+) -> LoRAInit:
     """The "wise" upper reference, from dW itself instead of G.
 
     * ``spectral``: as :func:`spectral_init` with dW in place of G (A_0 B_0 = gamma dW_r).
@@ -166,7 +185,7 @@ def oracle_init(problem, rank: int, *, variant: str = "spectral", gamma=1.0, alp
     elif variant == "directions":
         A, B = _directions(_svd(problem.dW)[0][:, :rank], problem.dW.shape[1], alpha)
     else:
-        raise ValueError(f"oracle variant must be one of {VARIANTS['oracle']}, got {variant!r}")
+        raise ValueError(f"oracle variant must be one of {_ORACLE_VARIANTS}, got {variant!r}")
     return LoRAInit(A, B, _no_offset(A, B))
 
 
@@ -248,71 +267,217 @@ def hrp_init(
         root = jnp.sqrt(s_r)
         A, B = U_r * root, root[:, None] * V_r.T
     else:
-        raise ValueError(f"hrp variant must be one of {VARIANTS['hrp']}, got {variant!r}")
+        raise ValueError(f"hrp variant must be one of {_HRP_VARIANTS}, got {variant!r}")
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def initialise(
-    problem,
+
+
+# ---------------------------------------------------------------------------------------------
+# the registry
+# ---------------------------------------------------------------------------------------------
+
+#: a cross-field check: ``check(config) -> None`` when valid, else ``(field, requirement)``.
+Check = Callable[[RunConfig], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """A registered initialisation (an entry of :data:`INITS`).
+
+    Attributes:
+        name: its name: ``RunConfig.init``, ``--init``, the results' ``init`` column.
+        fn: ``fn(problem, rank, *, key, **params) -> LoRAInit``.  ``params`` are the declared
+            fields' values (the dynamic ones possibly traced: a sweep over them is one ``vmap``),
+            plus ``variant=`` when the init has variants.  A deterministic init takes ``key`` and
+            ignores it.  Its docstring is the init's documentation (paper, formula).
+        params: the :class:`~lora_theory.config.RunConfig` fields ``fn`` reads; :func:`validate`
+            checks them (HRP's ``preheat_*`` only for the inits that read them).
+        variants: the init's variants, the first the default (``RunConfig.variant``).
+        check: an optional cross-field check, ``check(config) -> None`` or ``(field,
+            requirement)`` (e.g. lora_ga's ``2 rank <= min(d, k)``), run by ``validate``.
+    """
+
+    name: str
+    fn: Callable[..., LoRAInit]
+    params: tuple[str, ...] = ()
+    variants: tuple[str, ...] = ()
+    check: Check | None = None
+
+    @property
+    def default_variant(self) -> str | None:
+        return self.variants[0] if self.variants else None
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.fn) or ""
+
+    def arguments(self, config: RunConfig, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The keyword arguments of ``fn`` for ``config``: each declared field's value, from
+        ``values`` (the possibly traced dynamic values) for a dynamic field and resolved from the
+        config otherwise, and ``variant`` (the config's, or the default) when there are variants."""
+        values = config.dynamic_values() if values is None else values
+        out = {name: values[name] if name in DYNAMIC_FIELDS else config.resolved(name) for name in self.params}
+        if self.variants:
+            out["variant"] = config.variant or self.default_variant
+        return out
+
+    def __call__(self, problem, rank: int, *, key: jax.Array, **params) -> LoRAInit:
+        return self.fn(problem, rank, key=key, **params)
+
+
+_INITS: dict[str, InitSpec] = {}
+_BUILTIN: set[str] = set()
+
+#: init name -> :class:`InitSpec`, read-only and live (it reflects every :func:`register_init`).
+INITS: Mapping[str, InitSpec] = types.MappingProxyType(_INITS)
+
+
+class _Variants(Mapping):
+    """init name -> its variants, for the inits that have some (a live view of :data:`INITS`)."""
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        if name not in _INITS or not _INITS[name].variants:
+            raise KeyError(name)
+        return _INITS[name].variants
+
+    def __iter__(self):
+        return (name for name, entry in _INITS.items() if entry.variants)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+#: init name -> variants (the first the default), for the inits with variants; live.
+VARIANTS: Mapping[str, tuple[str, ...]] = _Variants()
+
+_NOT_PARAMS = ("init", "rank", "variant")
+
+
+def register_init(
     name: str,
+    fn: Callable[..., LoRAInit],
     *,
-    rank: int,
-    key: jax.Array,
-    alpha=1e-2,
-    gamma=1.0,
-    variant: str | None = None,
-    s=4.0,
-    preheat_rank: int | None = None,
-    preheat_steps: int = 50,
-    preheat_optimizer: str = "gd",
-    preheat_lr=None,
-    preheat_damping=0.0,
-    preheat_train_factors: str = "both",
-) -> LoRAInit:
-    """Initialise a rank-``rank`` LoRA on ``problem`` with the strategy ``name`` (see ``INITS``).
+    params: tuple[str, ...] = (),
+    variants: tuple[str, ...] = (),
+    check: Check | None = None,
+    replace: bool = False,
+) -> InitSpec:
+    """Register an initialisation under ``name``: then ``RunConfig(init=name)``, ``--init name``,
+    :func:`initialise`, :func:`~lora_theory.engine.simulate` and ``lora-theory list`` know it.
+
+    Args:
+        name: the init's name (what the config, the CLI and the results' ``init`` column say).
+        fn: ``fn(problem, rank, *, key, **params) -> LoRAInit`` (``key``: a ``jax.random.key``;
+            the problem has ``W0``, ``G``, ``dW``; see :class:`LoRAInit` for the offset).
+        params: the :class:`~lora_theory.config.RunConfig` fields ``fn`` takes as keyword
+            arguments, e.g. ``("alpha",)``; dynamic ones (alpha, gamma, s, ...) arrive as traced
+            scalars and can be swept in one compiled program.
+        variants: the init's variant names, the first the default; ``fn`` then gets ``variant=``.
+        check: optional ``check(config) -> None | (field, requirement)``, run by ``validate``.
+        replace: allow replacing a built-in init (a user's own name may be registered again:
+            the new entry replaces the old, and the next :func:`~lora_theory.engine.simulate`
+            compiles afresh, since the entry is part of the compiled program's cache key).
+
+    Returns:
+        The :class:`InitSpec` (also callable: ``spec(problem, rank, key=key, **params)``).
+
+    Why a name and not the function in the RunConfig: see :class:`~lora_theory.config.RunConfig`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"init name must be a non-empty string, got {name!r}")
+    if name in _BUILTIN and not replace:
+        raise ValueError(f"{name!r} is a built-in init; pass replace=True to replace it")
+    if not callable(fn):
+        raise TypeError(f"init {name!r}: fn must be callable, got {fn!r}")
+    params, variants = tuple(params), tuple(variants)
+    for param in params:
+        if param not in FIELD_SPECS or param in _NOT_PARAMS:
+            valid = ", ".join(n for n in FIELD_SPECS if n not in _NOT_PARAMS)
+            raise ValueError(f"init {name!r}: parameter {param!r} is not a RunConfig field; valid: {valid}")
+    spec = InitSpec(name, fn, params, variants, check)
+    _INITS[name] = spec
+    return spec
+
+
+def get_init(init: str | InitSpec) -> InitSpec:
+    """The :class:`InitSpec` named ``init`` (an ``InitSpec`` is returned as is).
+
+    Raises:
+        ConfigError: (a ``ValueError``) for an unknown name, listing the valid ones; the same
+            message as :func:`~lora_theory.config.validate`'s.
+    """
+    if isinstance(init, InitSpec):
+        return init
+    if init not in _INITS:
+        raise invalid("init", init, f"must be one of {', '.join(_INITS)}")
+    return _INITS[init]
+
+
+def _lora_ga_check(c: RunConfig):
+    m = min(c.d, c.k)
+    if 2 * c.rank > m:
+        return "rank", f"lora_ga uses singular directions r+1..2r, so 2*rank must be <= min(d, k) = {m}"
+    return None
+
+
+def _lora_sb_check(c: RunConfig):
+    if c.train_factors == "B":
+        return "train_factors", "lora_sb trains only its r x r core (use 'both' or 'A')"
+    return None
+
+
+_HRP_PARAMS = (
+    "alpha",
+    "preheat_rank",
+    "preheat_steps",
+    "preheat_optimizer",
+    "preheat_lr",
+    "preheat_damping",
+    "preheat_train_factors",
+)
+
+register_init("random", random_init, params=("alpha",))
+register_init("spectral", spectral_init, params=("gamma",))
+register_init("lora_one", lora_one_init, params=("s",), variants=_LORA_ONE_VARIANTS)
+register_init("lora_ga", lora_ga_init, params=("s",), check=_lora_ga_check)
+register_init("lora_sb", lora_sb_init, params=("gamma",), check=_lora_sb_check)
+register_init("hrp", hrp_init, params=_HRP_PARAMS, variants=_HRP_VARIANTS)
+register_init("oracle", oracle_init, params=("gamma", "alpha"), variants=_ORACLE_VARIANTS)
+_BUILTIN.update(_INITS)
+
+
+def initialise(problem, init: str | InitSpec, *, rank: int, key: jax.Array, **params) -> LoRAInit:
+    """Initialise a rank-``rank`` LoRA on ``problem`` with the strategy ``init`` (see :data:`INITS`).
+
+    Dispatches through the registry: ``get_init(init)(problem, rank, key=key, **arguments)``,
+    with the arguments the init declares taken from ``params`` and, for the others, the
+    :class:`~lora_theory.config.RunConfig` defaults (so ``preheat_lr`` defaults to ``lr``, and
+    ``preheat_rank`` to 2 ``rank``).  Parameters the init does not read are ignored.
 
     Args:
         problem: a problem (e.g. :class:`~lora_theory.models.linear.LinearProblem`).
-        name: one of ``INITS``.
+        init: a name of ``INITS`` or an :class:`InitSpec`.
         rank: r.
         key: a ``jax.random.key`` (used by ``random`` and ``hrp``).
-        alpha: standard deviation of the random entries (``random``, ``hrp``, direction variants).
-        gamma: spectral scale (``spectral``, ``oracle``, ``lora_sb``).
-        variant: see ``VARIANTS``; default the first listed.
-        s: LoRA-One / LoRA-GA scale parameter (``lora_one``, ``lora_ga``).
-        preheat_*: HRP's preheating (rank p >= r, steps, optimizer, learning rate, damping, factors).
-            ``preheat_lr`` is required for ``hrp``.
+        params: RunConfig fields, e.g. ``alpha`` (standard deviation of the random entries:
+            ``random``, ``hrp``, direction variants), ``gamma`` (spectral scale: ``spectral``,
+            ``oracle``, ``lora_sb``), ``variant`` (see ``VARIANTS``; default the first listed),
+            ``s`` (LoRA-One / LoRA-GA scale), HRP's ``preheat_*`` (rank p >= r, steps,
+            optimizer, learning rate, damping, factors).  Float values may be traced.
 
     Returns:
         A :class:`LoRAInit`.
     """
-    if name not in INITS:
-        raise ValueError(f"unknown init {name!r}; valid inits: {', '.join(INITS)}")
-    variant = variant or DEFAULT_VARIANT.get(name)
-    if name == "random":
-        return random_init(problem, rank, key=key, alpha=alpha)
-    if name == "spectral":
-        return spectral_init(problem, rank, gamma=gamma)
-    if name == "lora_one":
-        return lora_one_init(problem, rank, variant=variant, s=s)
-    if name == "lora_ga":
-        return lora_ga_init(problem, rank, s=s)
-    if name == "lora_sb":
-        return lora_sb_init(problem, rank, gamma=gamma)
-    if name == "oracle":
-        return oracle_init(problem, rank, variant=variant, gamma=gamma, alpha=alpha)
-    if preheat_lr is None:
-        raise ValueError("hrp needs preheat_lr")
-    return hrp_init(
-        problem,
-        rank,
-        key=key,
-        alpha=alpha,
-        preheat_rank=preheat_rank if preheat_rank is not None else 2 * rank,
-        preheat_steps=preheat_steps,
-        preheat_lr=preheat_lr,
-        preheat_optimizer=preheat_optimizer,
-        preheat_damping=preheat_damping,
-        preheat_train_factors=preheat_train_factors,
-        variant=variant,
-    )
+    spec = get_init(init)
+    unknown = sorted(set(params) - set(FIELD_SPECS) | set(params) & {"init", "rank"})
+    if unknown:
+        raise TypeError(f"initialise() got unexpected parameters {unknown}; parameters are RunConfig fields")
+    if params.get("variant") is not None and params["variant"] not in spec.variants:
+        valid = f"must be one of {', '.join(spec.variants)}" if spec.variants else f"init {spec.name!r} has no variants"
+        raise invalid("variant", params["variant"], valid)
+    config = RunConfig(init=spec.name, rank=rank, **params)  # a holder: values may be traced
+    return spec(problem, rank, key=key, **spec.arguments(config))

@@ -10,21 +10,36 @@ Two forms of the same math:
   in the spirit of Scaled-AdamW).
 
 Both act on a :class:`LoRAFactors` pytree.
+
+The names a :class:`~lora_theory.config.RunConfig` gives (``optimizer``, ``preheat_optimizer``,
+``--optimizer``) are the registry :data:`OPTIMIZERS`: name -> :class:`OptimizerSpec` (a builder of
+a transformation from the declared hyper-parameters, ``lr`` and/or ``damping``).
+:func:`register_optimizer` adds one (any optax transformation, without editing the package);
+:func:`optimizer_from_config` is the one dispatch site, so an unknown name fails the same way
+everywhere (and :func:`~lora_theory.config.validate` rejects it before anything compiles).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import inspect
+import types
+from dataclasses import dataclass
+from typing import Callable, Mapping, NamedTuple
 
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
 
 from ._linalg import spd_solve
+from .config import invalid
 
 __all__ = [
     "LoRAFactors",
     "OPTIMIZERS",
+    "OPTIMIZER_PARAMS",
+    "OptimizerSpec",
+    "register_optimizer",
+    "get_optimizer",
     "TRAIN_FACTORS",
     "precondition",
     "project_A",
@@ -167,26 +182,129 @@ def project_A(basis: Float[Array, "d r"]) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-#: optimizer name -> builder(lr, damping) -> GradientTransformation (the CLI's and RunConfig's
-#: names; a user can pass any ``optax.GradientTransformation`` over LoRAFactors to ``train``).
-OPTIMIZERS = {
-    "gd": lambda lr, damping: gd(lr),
-    "precgd": lambda lr, damping: precgd(lr, damping),
-}
+# ---------------------------------------------------------------------------------------------
+# the registry: the names a RunConfig (and the CLI) can give
+# ---------------------------------------------------------------------------------------------
+
+#: the hyper-parameters a registered optimizer may declare: the config's ``lr`` and ``damping``
+#: (for HRP's preheat, ``preheat_lr`` and ``preheat_damping``).  Both may be traced.
+OPTIMIZER_PARAMS = ("lr", "damping")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A registered optimizer (an entry of :data:`OPTIMIZERS`).
+
+    Attributes:
+        name: its name: ``RunConfig.optimizer`` (and ``preheat_optimizer``), ``--optimizer``, the
+            results' ``optimizer`` column.
+        builder: ``builder(**params) -> optax.GradientTransformation`` over :class:`LoRAFactors`.
+        params: the hyper-parameters ``builder`` takes, from :data:`OPTIMIZER_PARAMS`; their values
+            may be traced, so a sweep over ``lr`` is one compiled program.
+    """
+
+    name: str
+    builder: Callable[..., optax.GradientTransformation]
+    params: tuple[str, ...] = ("lr",)
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.builder) or ""
+
+    def __call__(self, **values) -> optax.GradientTransformation:
+        """The transformation for these hyper-parameter values (the undeclared ones are ignored)."""
+        return self.builder(**{name: values[name] for name in self.params})
+
+
+_OPTIMIZERS: dict[str, OptimizerSpec] = {}
+_BUILTIN: set[str] = set()
+
+#: optimizer name -> :class:`OptimizerSpec` (the CLI's and RunConfig's names), read-only and live.
+#: A user can also pass any ``optax.GradientTransformation`` over LoRAFactors to ``train``.
+OPTIMIZERS: Mapping[str, OptimizerSpec] = types.MappingProxyType(_OPTIMIZERS)
+
+
+def _constant(transformation: optax.GradientTransformation):
+    def builder():
+        return transformation
+
+    builder.__doc__ = f"the fixed transformation {transformation!r}"
+    return builder
+
+
+def register_optimizer(
+    name: str,
+    builder: Callable[..., optax.GradientTransformation] | optax.GradientTransformation,
+    *,
+    params: tuple[str, ...] = ("lr",),
+    replace: bool = False,
+) -> OptimizerSpec:
+    """Register an optimizer under ``name``: then ``RunConfig(optimizer=name)`` (and
+    ``preheat_optimizer=name``), ``--optimizer name``, :func:`optimizer_from_config`,
+    :func:`~lora_theory.engine.simulate` and ``lora-theory list`` know it.
+
+    Args:
+        name: the optimizer's name (the config, the CLI and the results' ``optimizer`` column).
+        builder: ``builder(**params) -> optax.GradientTransformation`` over :class:`LoRAFactors`
+            (e.g. ``lambda lr: optax.sgd(lr, momentum=0.9)``), or a ready transformation (then
+            ``params`` is ``()``: the config's ``lr`` does not reach it, and cannot be swept).
+        params: the hyper-parameters ``builder`` takes, from :data:`OPTIMIZER_PARAMS`.
+        replace: allow replacing a built-in optimizer (a user's own name may be registered again).
+
+    Returns:
+        The :class:`OptimizerSpec` (also callable: ``spec(lr=..., damping=...)``).
+
+    :func:`optimizer_from_config` adds the constraints (frozen factors, lora_sb's projection), so a
+    builder returns only the update rule.  Why a name and not the object in the RunConfig: see
+    :class:`~lora_theory.config.RunConfig`.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"optimizer name must be a non-empty string, got {name!r}")
+    if name in _BUILTIN and not replace:
+        raise ValueError(f"{name!r} is a built-in optimizer; pass replace=True to replace it")
+    if isinstance(builder, optax.GradientTransformation):
+        builder, params = _constant(builder), ()
+    elif not callable(builder):
+        raise TypeError(f"optimizer {name!r}: builder must be callable or an optax.GradientTransformation")
+    params = tuple(params)
+    for param in params:
+        if param not in OPTIMIZER_PARAMS:
+            raise ValueError(f"optimizer {name!r}: parameter {param!r} is not one of {', '.join(OPTIMIZER_PARAMS)}")
+    spec = OptimizerSpec(name, builder, params)
+    _OPTIMIZERS[name] = spec
+    return spec
+
+
+def get_optimizer(optimizer: str | OptimizerSpec) -> OptimizerSpec:
+    """The :class:`OptimizerSpec` named ``optimizer`` (an ``OptimizerSpec`` is returned as is).
+
+    Raises:
+        ConfigError: (a ``ValueError``) for an unknown name, listing the valid ones; the same
+            message as :func:`~lora_theory.config.validate`'s.
+    """
+    if isinstance(optimizer, OptimizerSpec):
+        return optimizer
+    if optimizer not in _OPTIMIZERS:
+        raise invalid("optimizer", optimizer, f"must be one of {', '.join(_OPTIMIZERS)}")
+    return _OPTIMIZERS[optimizer]
+
+
+register_optimizer("gd", gd, params=("lr",))
+register_optimizer("precgd", precgd, params=("lr", "damping"))
+_BUILTIN.update(_OPTIMIZERS)
 
 
 def optimizer_from_config(
-    name: str, *, lr, damping=0.0, train_factors: str = "both", A_basis=None
+    name: str | OptimizerSpec, *, lr, damping=0.0, train_factors: str = "both", A_basis=None
 ) -> optax.GradientTransformation:
     """The optimizer a :class:`~lora_theory.config.RunConfig` names, with its constraints.
 
-    ``OPTIMIZERS[name](lr, damping)``, followed by :func:`project_A` when the init fixes A's span
-    (``A_basis``, LoRA-SB: B is then frozen too) and :func:`freeze_factors` when only one factor
-    trains.  ``lr`` and ``damping`` may be traced (a grid over them is one ``vmap``).
+    ``get_optimizer(name)(lr=lr, damping=damping)`` (the registry: every config-driven run, HRP's
+    preheat included, dispatches here), followed by :func:`project_A` when the init fixes A's
+    span (``A_basis``, LoRA-SB: B is then frozen too) and :func:`freeze_factors` when only one
+    factor trains.  ``lr`` and ``damping`` may be traced (a grid over them is one ``vmap``).
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
-    parts = [OPTIMIZERS[name](lr, damping)]
+    parts = [get_optimizer(name)(lr=lr, damping=damping)]
     if A_basis is not None:
         parts.append(project_A(A_basis))
         train_factors = "A" if train_factors in ("both", "A") else "none"

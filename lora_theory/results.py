@@ -19,6 +19,8 @@ import jax
 import numpy as np
 import pandas as pd
 
+from .config import DYNAMIC_FIELDS, RUN_COLUMNS  # derived from RunConfig's field metadata
+
 __all__ = [
     "RUN_COLUMNS",
     "batch_to_dataframe",
@@ -29,19 +31,14 @@ __all__ = [
     "read_results",
 ]
 
-#: configuration columns repeated on every row (besides the dynamic fields and the seed).
-RUN_COLUMNS = ("model", "d", "k", "r_star", "rank", "n_samples", "init", "variant", "optimizer", "train_factors", "dtype")
-
-
 def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
     """Flatten a :class:`~lora_theory.engine.Batch` to one row per (seed, grid point, logged step).
 
-    Columns: the configuration (``RUN_COLUMNS``), every dynamic field (its swept or fixed value),
+    Columns: the configuration (``RUN_COLUMNS``: the static fields whose metadata marks them as
+    columns, resolved, e.g. the default variant), every dynamic field (its swept or fixed value),
     ``seed``, ``step``, every scalar metric, ``sv_1..sv_r`` (singular values of A B), and per run
     ``rate``, ``diverged``, ``diverged_step``.  Extra keyword arguments become constant columns.
     """
-    from .config import DYNAMIC_FIELDS
-
     traj = batch.trajectory
     config = batch.config
     n_seeds, n_grid = np.shape(traj.rate)[:2]
@@ -53,10 +50,8 @@ def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
         return np.repeat(np.asarray(values).reshape(n_seeds * n_grid), n_logs)
 
     columns: dict[str, Any] = {}
-    resolved = config.to_dict()
-    resolved["variant"] = config.resolved_variant
     for name in RUN_COLUMNS:
-        value = resolved[name]
+        value = config.resolved(name)
         columns[name] = np.full(rows, value, dtype=object if isinstance(value, (str, type(None))) else None)
     dynamic = config.dynamic_values()
     for name in DYNAMIC_FIELDS:
@@ -84,8 +79,6 @@ def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
 
 def run_summary(df: pd.DataFrame, by: Iterable[str] = ("init",)) -> pd.DataFrame:
     """Per group: final risk, final align_A_G and fitted rate, mean and std over seeds; diverged runs."""
-    from .config import DYNAMIC_FIELDS
-
     by = [c for c in by if c in df.columns]
     run_id = [c for c in (*RUN_COLUMNS, *DYNAMIC_FIELDS, "seed") if c in df.columns]
     last = df[df["step"] == df.groupby(run_id, dropna=False)["step"].transform("max")]

@@ -34,3 +34,29 @@ def test_bad_input_exits_with_a_clear_message(tmp_path, capsys):
     code = main(["train", "--init", "kaiming", "--out", str(tmp_path)])
     assert code == 2
     assert "valid" not in "" and "random, spectral" in capsys.readouterr().err
+
+
+def test_train_flags_are_generated_from_the_config_metadata():
+    import lora_theory as lt
+    from lora_theory.cli import build_parser
+
+    args = build_parser().parse_args(["train"])
+    for name, spec in lt.FIELD_SPECS.items():
+        default = getattr(lt.RunConfig(), name)
+        value = getattr(args, name)
+        if spec.dynamic or spec.cli_list:
+            assert value == (None if default is None else [default]), name
+        else:
+            assert value == default, name
+    args = build_parser().parse_args(["train", "--r-star", "3", "--alpha", "1,0.1", "--init", "random,spectral",
+                                      "--singular-values", "2,1", "--preheat-lr", "0.2"])
+    from lora_theory.cli.train import _configs_from_args
+
+    configs, sweep = _configs_from_args(args)
+    assert [c.init for c in configs] == ["random", "spectral"] and sweep == {"alpha": [1.0, 0.1]}
+    assert configs[0].r_star == 3 and configs[0].singular_values == (2.0, 1.0) and configs[0].preheat_lr == 0.2
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    helps = {action.dest: action.help for action in train._actions}
+    for name, spec in lt.FIELD_SPECS.items():
+        assert helps[name].startswith(spec.help), name
+    assert "random | spectral | lora_one" in helps["init"] and "LoRA and init" in train.format_help()

@@ -62,3 +62,54 @@ def test_bad_sweep_values_and_static_sweeps_are_rejected():
         lt.simulate(BASE, sweep={"rank": [2, 4]})
     with pytest.raises(lt.ConfigError, match="seeds"):
         lt.simulate(BASE, seeds=0)
+
+
+def _out_of_range(name, spec):
+    low = spec.low(BASE) if callable(spec.low) else spec.low
+    if lt.config.field_type(name) is int:
+        return low - 1
+    return low if spec.strict else low - 0.5
+
+
+RANGED = [name for name, spec in lt.FIELD_SPECS.items() if spec.low is not None]
+CHOICES = [name for name, spec in lt.FIELD_SPECS.items() if spec.choices is not None]
+
+
+@pytest.mark.parametrize("name", RANGED)
+def test_every_declared_range_is_checked(name):
+    """The checks are generated from the field metadata: below its range, every field is rejected."""
+    base = BASE.replace(init="hrp") if lt.FIELD_SPECS[name].only_if_read else BASE
+    with pytest.raises(lt.ConfigError, match=f"^{name}="):
+        lt.validate(base.replace(**{name: _out_of_range(name, lt.FIELD_SPECS[name])}))
+    if lt.config.field_type(name) is float:
+        with pytest.raises(lt.ConfigError, match=f"^{name}="):
+            lt.validate(base.replace(**{name: math.nan}))
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_every_declared_choice_is_checked_and_listed(name):
+    base = BASE.replace(init="hrp") if lt.FIELD_SPECS[name].only_if_read else BASE
+    valid = ", ".join(lt.FIELD_SPECS[name].valid_choices())
+    with pytest.raises(lt.ConfigError, match=f"^{name}='nope' is invalid: must be one of {valid}$"):
+        lt.validate(base.replace(**{name: "nope"}))
+
+
+def test_preheat_fields_are_checked_only_for_the_inits_that_read_them():
+    assert lt.validate(BASE.replace(preheat_rank=2, preheat_steps=-1, preheat_optimizer="nope"))
+    with pytest.raises(lt.ConfigError, match="preheat_steps"):
+        lt.validate(BASE.replace(init="hrp", preheat_steps=-1))
+
+
+def test_derived_field_lists():
+    specs = lt.FIELD_SPECS
+    assert lt.DYNAMIC_FIELDS == tuple(n for n, s in specs.items() if s.dynamic)
+    assert set(lt.DYNAMIC_FIELDS) == {
+        "kappa", "target_scale", "noise", "leaky_slope", "alpha", "gamma", "s", "lr", "damping", "preheat_lr",
+        "preheat_damping",
+    }
+    assert lt.PROBLEM_FIELDS == ("kappa", "target_scale", "noise", "leaky_slope")
+    assert all(lt.config.field_type(n) is float for n in lt.DYNAMIC_FIELDS)
+    for model in lt.MODELS.values():  # a model reads only fields that may change a problem
+        assert all(specs[n].problem for n in model.fields)
+    for init in lt.INITS.values():
+        assert all(n in specs for n in init.params)

@@ -1,11 +1,18 @@
-"""``lora-theory train`` (one configuration, every parameter a flag) and ``lora-theory list``."""
+"""``lora-theory train`` (one configuration, every parameter a flag) and ``lora-theory list``.
+
+The configuration flags are generated from :class:`~lora_theory.config.RunConfig`'s field
+metadata (:func:`add_config_flags`); their valid names are the live registries, so an init or
+optimizer registered in the same process (``lt.register_init``) works with
+``lora_theory.cli.main(["train", "--init", "my_init", ...])``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
-__all__ = ["add_commands", "list_entries", "train_command", "list_command"]
+__all__ = ["add_commands", "add_config_flags", "list_entries", "train_command", "list_command"]
 
 
 def _floats(text: str) -> list[float]:
@@ -19,10 +26,44 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def _add_train(sub) -> None:
-    from ..config import RunConfig
+def _flag_help(name: str, spec) -> str:
+    """The field's help, with its valid names (read now: registered inits and optimizers show)."""
+    choices = spec.valid_choices()
+    text = spec.help
+    if choices is not None:
+        text += f" ({' | '.join(map(str, choices))})"
+    if name == "variant":
+        from ..inits import VARIANTS
+
+        text += " (" + "; ".join(f"{init}: {', '.join(v)}" for init, v in VARIANTS.items()) + ")"
+    return text
+
+
+def add_config_flags(parser) -> None:
+    """One flag per :class:`~lora_theory.config.RunConfig` field, generated from its metadata.
+
+    In groups (``FieldSpec.group``), named ``FieldSpec.cli_flag`` (``--r-star`` for ``r_star``),
+    with the field's default.  Dynamic floats take comma lists (a sweep in one compiled program),
+    as do the ``cli_list`` fields (``--init``, ``--optimizer``: one config each); the tuple field
+    (``--singular-values``) takes a comma list as one value.
+    """
+    from ..config import FIELD_SPECS, GROUPS, RunConfig, field_type
 
     defaults = RunConfig()
+    groups = {group: parser.add_argument_group(group) for group in GROUPS}
+    for name, spec in FIELD_SPECS.items():
+        default = getattr(defaults, name)
+        kind = field_type(name)
+        if spec.dynamic or kind is tuple:
+            kwargs = dict(type=_floats, default=None if default is None else [default])
+        elif spec.cli_list:
+            kwargs = dict(type=_names, default=[default])
+        else:
+            kwargs = dict(type=kind, default=default)
+        groups[spec.group].add_argument(spec.cli_flag(name), dest=name, help=_flag_help(name, spec), **kwargs)
+
+
+def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
         help="train one configuration over seeds (comma lists sweep: --init a,b --alpha 1,0.01)",
@@ -30,39 +71,7 @@ def _add_train(sub) -> None:
         "comma-separated lists, swept inside one compiled program; --init and --optimizer accept "
         "lists too (one compile each).",
     )
-    g = p.add_argument_group("problem")
-    g.add_argument("--model", default=defaults.model, help="linear | population | ... (see `list`)")
-    g.add_argument("--d", type=int, default=defaults.d, help="input dimension d")
-    g.add_argument("--k", type=int, default=defaults.k, help="output dimension k")
-    g.add_argument("--r-star", type=int, default=defaults.r_star, help="rank r_star of dW")
-    g.add_argument("--n-samples", type=int, default=defaults.n_samples, help="N (linear/nonlinear models)")
-    g.add_argument("--kappa", type=_floats, default=[defaults.kappa], help="condition number of dW (>= 1)")
-    g.add_argument("--singular-values", type=_floats, default=None, help="explicit s_1,...,s_r* (overrides --kappa)")
-    g.add_argument("--target-scale", type=_floats, default=[defaults.target_scale], help="s_1 of dW")
-    g.add_argument("--noise", type=_floats, default=[defaults.noise], help="label noise std")
-    g.add_argument("--activation", default=defaults.activation, help="nonlinear models: activation")
-    g.add_argument("--leaky-slope", type=_floats, default=[defaults.leaky_slope], help="leaky ReLU slope")
-    g = p.add_argument_group("LoRA and init")
-    g.add_argument("--rank", type=int, default=defaults.rank, help="LoRA rank r")
-    g.add_argument("--init", type=_names, default=[defaults.init], help="init name(s), comma-separated")
-    g.add_argument("--variant", default=None, help="variant of lora_one / hrp / oracle")
-    g.add_argument("--alpha", type=_floats, default=[defaults.alpha], help="std of random init entries")
-    g.add_argument("--gamma", type=_floats, default=[defaults.gamma], help="spectral init scale")
-    g.add_argument("--s", type=_floats, default=[defaults.s], help="LoRA-One / LoRA-GA scale s")
-    g.add_argument("--preheat-rank", type=int, default=None, help="HRP preheat rank p (default 2r)")
-    g.add_argument("--preheat-steps", type=int, default=defaults.preheat_steps, help="HRP preheat steps")
-    g.add_argument("--preheat-optimizer", default=defaults.preheat_optimizer, help="HRP preheat optimizer")
-    g.add_argument("--preheat-lr", type=_floats, default=None, help="HRP preheat lr (default --lr)")
-    g.add_argument("--preheat-damping", type=_floats, default=[defaults.preheat_damping])
-    g.add_argument("--preheat-train-factors", default=None, help="HRP preheat factors (default --train-factors)")
-    g = p.add_argument_group("training")
-    g.add_argument("--optimizer", type=_names, default=[defaults.optimizer], help="gd | precgd (comma list)")
-    g.add_argument("--lr", type=_floats, default=[defaults.lr], help="learning rate eta")
-    g.add_argument("--damping", type=_floats, default=[defaults.damping], help="precgd damping lam")
-    g.add_argument("--train-factors", default=defaults.train_factors, help="both | A | B")
-    g.add_argument("--steps", type=int, default=defaults.steps)
-    g.add_argument("--log-every", type=int, default=defaults.log_every)
-    g.add_argument("--dtype", default=defaults.dtype, help="float64 | float32")
+    add_config_flags(p)
     g = p.add_argument_group("runs and output")
     g.add_argument("--seeds", type=int, default=5, help="number of seeds")
     g.add_argument("--seed", type=int, default=0, help="first seed")
@@ -79,56 +88,29 @@ def _add_train(sub) -> None:
     p.set_defaults(func=train_command)
 
 
-_FLOAT_FLAGS = (
-    "kappa",
-    "target_scale",
-    "noise",
-    "leaky_slope",
-    "alpha",
-    "gamma",
-    "s",
-    "preheat_lr",
-    "preheat_damping",
-    "lr",
-    "damping",
-)
-
-
 def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
-    """(one RunConfig per init x optimizer, sweep of the float flags given several values)."""
-    from ..config import RunConfig
+    """(one RunConfig per combination of the list flags, sweep of the float flags given several values)."""
+    from ..config import FIELD_SPECS, RunConfig, field_type
 
-    base = dict(
-        model=args.model,
-        d=args.d,
-        k=args.k,
-        r_star=args.r_star,
-        n_samples=args.n_samples,
-        singular_values=tuple(args.singular_values) if args.singular_values else None,
-        activation=args.activation,
-        rank=args.rank,
-        variant=args.variant,
-        preheat_rank=args.preheat_rank,
-        preheat_steps=args.preheat_steps,
-        preheat_optimizer=args.preheat_optimizer,
-        preheat_train_factors=args.preheat_train_factors,
-        train_factors=args.train_factors,
-        steps=args.steps,
-        log_every=args.log_every,
-        dtype=args.dtype,
-    )
+    base: dict = {}
+    lists: dict[str, list] = {}
     sweep: dict[str, list[float]] = {}
-    for name in _FLOAT_FLAGS:
-        values = getattr(args, name)
-        if values is None:
-            continue
-        if len(values) == 1:
-            base[name] = values[0]
+    for name, spec in FIELD_SPECS.items():
+        value = getattr(args, name)
+        if spec.dynamic:
+            if value is None:
+                continue
+            if len(value) == 1:
+                base[name] = value[0]
+            else:
+                sweep[name] = value
+        elif spec.cli_list:
+            lists[name] = value
+        elif field_type(name) is tuple:
+            base[name] = tuple(value) if value else None
         else:
-            sweep[name] = values
-    configs = [
-        RunConfig(**base, init=init, optimizer=optimizer) for init in args.init for optimizer in args.optimizer
-    ]
+            base[name] = value
+    configs = [RunConfig(**base, **dict(zip(lists, combo))) for combo in itertools.product(*lists.values())]
     return configs, sweep
 
 
@@ -137,6 +119,7 @@ def train_command(args) -> int:
     import pandas as pd
 
     from ..cache import enable_compilation_cache
+    from ..config import FIELD_SPECS
     from ..results import run_summary
     from ..sweep import grid_size, run_sweep
 
@@ -158,7 +141,7 @@ def train_command(args) -> int:
     wall = sidecar["wall_time_s"]
     parquet = f"{args.out}/{args.name}.parquet"
     if not args.quiet:
-        by = ["init", "optimizer", *sweep]
+        by = [*(name for name, spec in FIELD_SPECS.items() if spec.cli_list), *sweep]
         summary = run_summary(df, by=by)
         with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
             print(summary.to_string(index=False))
@@ -181,15 +164,18 @@ def list_command(args) -> int:
 
 
 def list_entries() -> None:
-    """Print the models, inits, variants and optimizers (for ``lora-theory list``)."""
+    """Print the models, inits (with the fields they read and their variants) and optimizers."""
     from ..inits import INITS, VARIANTS
     from ..models import MODELS
     from ..optimizers import OPTIMIZERS
 
+    def described(registry):
+        return ", ".join(f"{name}({', '.join(spec.params)})" for name, spec in registry.items())
+
     print("models:     " + ", ".join(MODELS))
-    print("inits:      " + ", ".join(INITS))
+    print("inits:      " + described(INITS))
     print("variants:   " + "; ".join(f"{k}: {', '.join(v)}" for k, v in VARIANTS.items()))
-    print("optimizers: " + ", ".join(OPTIMIZERS))
+    print("optimizers: " + described(OPTIMIZERS))
 
 
 def add_commands(subparsers) -> None:

@@ -3,45 +3,89 @@
 * :mod:`~lora_theory.models.linear`: the linear model (finite N) and population mode;
 * :mod:`~lora_theory.models.relu`: the nonlinear (ReLU-type) model of LoRA-One Section 4.
 
-:data:`MODELS` maps each model name (``RunConfig.model``) to its builder
-``builder(config, dynamic, *, key) -> problem``; :func:`register_model` adds one and
+:data:`MODELS` maps each model name (``RunConfig.model``) to a :class:`ModelSpec`: its builder
+``builder(config, dynamic, *, key) -> problem``, the :class:`~lora_theory.config.RunConfig` fields
+it reads (``fields``) and an optional cross-field check.  :func:`register_model` adds one and
 :func:`make_problem` builds the problem of a config.  ``MODELS`` is a read-only live view of the
 registry, so it always lists every registered model (``"relu" in MODELS`` after import, and a
 model registered later shows up in it too).
 
-This package reads a config only through its attributes (it does not import
-:mod:`lora_theory.config`), so :func:`lora_theory.config.validate` can check ``model`` against
-``MODELS`` without an import cycle.
+The declared fields say which parameters make the problem: the engine builds one problem per
+grid point only when a swept field is one of them, and ``experiments/common.py`` caches per-seed
+problem quantities on exactly those fields.
 """
 
 from __future__ import annotations
 
 import types
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
 
+from ..config import FIELD_SPECS
 from .linear import make_linear_problem, make_population_problem, target_spectrum
 from .relu import make_nonlinear_problem
 
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-__all__ = ["MODELS", "register_model", "make_problem", "spectrum"]
+__all__ = ["MODELS", "ModelSpec", "register_model", "make_problem", "spectrum"]
 
 #: a builder: ``builder(config, dynamic: dict of (possibly traced) values, *, key) -> problem``.
 Builder = Callable[..., Any]
 
-_BUILDERS: dict[str, Builder] = {}
-
-#: model name -> builder, read-only and live (it reflects every :func:`register_model` call).
-MODELS: Mapping[str, Builder] = types.MappingProxyType(_BUILDERS)
+#: every field that may change a problem (the default ``fields`` of a model that declares none).
+_ALL_PROBLEM_FIELDS = tuple(name for name, spec in FIELD_SPECS.items() if spec.problem and name != "model")
 
 
-def register_model(name: str, builder: Builder) -> None:
-    """Register a problem builder ``builder(config, dynamic: dict, *, key) -> problem``."""
-    _BUILDERS[name] = builder
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model (an entry of :data:`MODELS`).
+
+    Attributes:
+        name: its name (``RunConfig.model``, ``--model``, the results' ``model`` column).
+        builder: ``builder(config, dynamic, *, key) -> problem``; ``dynamic`` holds the dynamic
+            fields' (possibly traced) values, the static ones are read from ``config``.
+        fields: the RunConfig fields the builder reads (besides ``model``).
+        check: optional ``check(config) -> None | (field, requirement)``, run by ``validate``.
+    """
+
+    name: str
+    builder: Builder
+    fields: tuple[str, ...] = _ALL_PROBLEM_FIELDS
+    check: Callable[[Any], "tuple[str, str] | None"] | None = None
+
+    def __call__(self, config, dynamic, *, key):
+        return self.builder(config, dynamic, key=key)
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+#: model name -> :class:`ModelSpec`, read-only and live (it reflects every :func:`register_model` call).
+MODELS: Mapping[str, ModelSpec] = types.MappingProxyType(_MODELS)
+
+
+def register_model(
+    name: str,
+    builder: Builder,
+    *,
+    fields: tuple[str, ...] | None = None,
+    check: Callable[[Any], "tuple[str, str] | None"] | None = None,
+) -> ModelSpec:
+    """Register a problem builder ``builder(config, dynamic: dict, *, key) -> problem``.
+
+    ``fields``: the RunConfig fields it reads (default: every field that may change a problem);
+    ``check``: an optional cross-field check, ``check(config) -> None | (field, requirement)``.
+    """
+    fields = _ALL_PROBLEM_FIELDS if fields is None else tuple(fields)
+    for field in fields:
+        if field not in FIELD_SPECS:
+            raise ValueError(f"model {name!r}: {field!r} is not a RunConfig field")
+    spec = ModelSpec(name, builder, fields, check)
+    _MODELS[name] = spec
+    return spec
 
 
 def spectrum(config: RunConfig, dynamic: Mapping[str, Any]):
@@ -85,9 +129,18 @@ def _build_relu(config, dynamic, *, key):
     )
 
 
-register_model("linear", _build_linear)
-register_model("population", _build_population)
-register_model("relu", _build_relu)
+def _no_label_noise(config):
+    if config.noise != 0:
+        return "noise", "population mode has no label noise (use model='linear')"
+    return None
+
+
+_SPECTRUM = ("r_star", "kappa", "singular_values", "target_scale")
+register_model("linear", _build_linear, fields=("d", "k", *_SPECTRUM, "n_samples", "noise", "dtype"))
+register_model("population", _build_population, fields=("d", "k", *_SPECTRUM, "dtype"), check=_no_label_noise)
+register_model(
+    "relu", _build_relu, fields=("d", "k", *_SPECTRUM, "n_samples", "noise", "activation", "leaky_slope", "dtype")
+)
 
 
 def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *, key: jax.Array):
@@ -95,4 +148,4 @@ def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *,
     values = config.dynamic_values()
     if dynamic:
         values.update(dynamic)
-    return _BUILDERS[config.model](config, values, key=key)
+    return _MODELS[config.model](config, values, key=key)
