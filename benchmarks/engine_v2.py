@@ -40,7 +40,7 @@ F1_FLAGS = (
     "--model linear --d 100 --k 100 --r-star 4 --rank 8 --n-samples 1600 --init random "
     "--alpha 1,0.316227766,0.1,0.0316227766,0.01 --optimizer gd --lr 0.015625 --steps 1500"
 ).split()
-EXAMPLE_FLAGS = "--init spectral,random --optimizer precgd --lr 0.5 --damping 1e-3 --steps 300 --seeds 20".split()
+EXAMPLE_FLAGS = [*F1_FLAGS[:F1_FLAGS.index("--alpha")], "--alpha", "0.01", *F1_FLAGS[F1_FLAGS.index("--optimizer"):], "--seeds", "20"]
 
 
 def _load():

@@ -5,11 +5,11 @@ Two hand-written kernels survive, each because it measurably beats the LAPACK ca
 batch of 500 runs; ``benchmarks/kernels.py`` prints the table, ``benchmarks/NOTES.md`` has it):
 
 * :func:`jacobi_eigh`, cyclic Jacobi with a parallel ordering: for n <= 6 (the r_star x r_star
-  angle matrices of the alignment metrics) 0.4-2.6 us per matrix against LAPACK's 0.6-5.2 us;
-  from n = 8 LAPACK wins (5.5 against 9.0 us), so :func:`eigh` dispatches on n;
+  angle matrices of the alignment metrics) 0.3-2.3 us per matrix against LAPACK's 0.5-3.2 us;
+  from n = 8 LAPACK wins (4.9 against 7.9 us), so :func:`eigh` dispatches on n;
 * :func:`cholesky_solve`, Cholesky and two substitutions unrolled in n: for the r x r solves of
-  precgd (r <= 12) 0.3-1.4 us against LAPACK's 0.8-2.1 us; at n = 16 LAPACK wins, so
-  :func:`spd_solve` dispatches on n.
+  precgd (r <= 8: 0.2-1.1 us against LAPACK's 0.6-1.8 us); at n = 12 LAPACK wins (3.2 against
+  3.6 us), so :func:`spd_solve` dispatches on n (unrolled up to n = 10).
 
 Both vectorise over a vmapped batch: :func:`_batch_last` moves every batch axis to the end, so each
 elementwise operation runs over the whole batch at full vector width, where LAPACK is called once
@@ -36,8 +36,8 @@ __all__ = ["eigh", "spd_solve", "jacobi_eigh", "cholesky_solve", "JACOBI_MAX_N",
 
 #: largest n for which :func:`eigh` uses Jacobi (measured crossover: LAPACK wins from n = 8).
 JACOBI_MAX_N = 6
-#: largest n for which :func:`spd_solve` uses the unrolled Cholesky (LAPACK wins at n = 16).
-UNROLLED_SOLVE_MAX_N = 12
+#: largest n for which :func:`spd_solve` uses the unrolled Cholesky (it wins at 8, LAPACK at 12).
+UNROLLED_SOLVE_MAX_N = 10
 
 _MAX_SWEEPS = 40
 

@@ -80,7 +80,7 @@ def precondition(
     Args:
         A, B: the factors; grad_A, grad_B: the gradients to precondition; damping: lam.
         solve: ``(M, rhs) -> M^{-1} rhs`` for symmetric positive definite M; the default
-            (:func:`lora_theory._linalg.spd_solve`) is an unrolled Cholesky for r <= 12, where it
+            (:func:`lora_theory._linalg.spd_solve`) is an unrolled Cholesky for r <= 10, where it
             beats LAPACK, and LAPACK's above (HRP's preheat runs at ranks up to d).
     """
     eye = jnp.eye(A.shape[1], dtype=A.dtype)
