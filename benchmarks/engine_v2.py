@@ -147,32 +147,6 @@ def section_metrics(args):
           + ", ".join(f"{name} {value:.1e}" for name, value in worst.items()))
 
 
-def _eager_f1(steps, alpha, seed=0):
-    """One run of F1 as the papers' toy code: eager NumPy, raw X, every metric at every step."""
-    rng = np.random.default_rng(seed)
-    d = k = 100
-    r, r_star, N, lr = 8, 4, 1600, 1 / 64
-    W0 = rng.standard_normal((d, k))
-    U = np.linalg.qr(rng.standard_normal((d, r_star)))[0]
-    V = np.linalg.qr(rng.standard_normal((k, r_star)))[0]
-    dW = U @ V.T
-    X = rng.standard_normal((N, d))
-    Y = X @ (W0 + dW)
-    G = X.T @ (Y - X @ W0) / N
-    G_left = np.linalg.svd(G)[0][:, :r_star]
-    A = alpha * rng.standard_normal((d, r))
-    B = np.zeros((r, k))
-    start = time.perf_counter()
-    for _ in range(steps):
-        residual = X @ (W0 + A @ B) - Y
-        grad_W = X.T @ residual / N
-        A, B = A - lr * grad_W @ B.T, B - lr * A.T @ grad_W
-        _ = 0.5 * np.sum(residual**2) / N, 0.5 * np.sum((A @ B - dW) ** 2)
-        U_A = np.linalg.svd(A, full_matrices=False)[0][:, :r_star]
-        _ = np.linalg.norm(U_A - G_left @ (G_left.T @ U_A), 2)
-    return time.perf_counter() - start
-
-
 def _cli(flags, cache_dir, out_dir):
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache_dir}
     t = time.perf_counter()
@@ -186,7 +160,10 @@ def section_f1(args):
     with tempfile.TemporaryDirectory() as tmp:
         print(f"\n## f1: the issue's command against the eager raw-X loop (load {_load():.1f})")
         engine_s = _cli([*F1_FLAGS, "--seeds", "100", "--log-every", "1"], os.path.join(tmp, "cache"), os.path.join(tmp, "out"))
-        eager_s = sum(_eager_f1(eager_steps, a) for a in ALPHAS) * 1500 / eager_steps
+        sys.path.insert(0, HERE)
+        from f1_vs_eager import eager_numpy_run  # the papers' kind of loop, shared with issue 2's benchmark
+
+        eager_s = sum(eager_numpy_run(eager_steps, alpha=a, log_every=1) for a in ALPHAS) * 1500 / eager_steps
         print(f"{'path':<52}{'runs':>6}{'wall s':>9}")
         print(f"{'lora-theory train (cold cache, compile included)':<52}{500:>6}{engine_s:>9.1f}")
         print(f"{'eager NumPy loop, raw X, metrics every step':<52}{5:>6}{eager_s:>9.1f}")

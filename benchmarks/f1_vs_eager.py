@@ -24,8 +24,9 @@ import lora_theory as lt  # noqa: E402
 ALPHAS = [1.0, 0.1**0.5, 0.1, 0.1**1.5, 0.01]
 
 
-def eager_numpy_run(steps: int, seed: int = 0) -> float:
-    """One seed of F1 as a plain eager per-step NumPy loop over the raw data; returns seconds."""
+def eager_numpy_run(steps: int, seed: int = 0, *, alpha: float = 0.01, log_every: int = 10) -> float:
+    """One run of F1 as the papers' toy code: a plain eager per-step NumPy loop over the raw X, the
+    loss, the risk and the alignment (an SVD of A) every ``log_every`` steps; returns seconds."""
     rng = np.random.default_rng(seed)
     d = k = 100
     r, r_star, N, lr = 8, 4, 1600, 1 / 64
@@ -37,14 +38,14 @@ def eager_numpy_run(steps: int, seed: int = 0) -> float:
     Y = X @ (W0 + dW)
     G = X.T @ (Y - X @ W0) / N
     G_left = np.linalg.svd(G)[0][:, :r_star]
-    A = 0.01 * rng.standard_normal((d, r))
+    A = alpha * rng.standard_normal((d, r))
     B = np.zeros((r, k))
     start = time.perf_counter()
     for t in range(steps):
         residual = X @ (W0 + A @ B) - Y
         grad_W = X.T @ residual / N
         A, B = A - lr * grad_W @ B.T, B - lr * A.T @ grad_W
-        if (t + 1) % 10 == 0:
+        if (t + 1) % log_every == 0:
             _ = 0.5 * np.sum(residual**2) / N, 0.5 * np.sum((A @ B - dW) ** 2)
             U_A = np.linalg.svd(A, full_matrices=False)[0][:, :r_star]
             _ = np.linalg.norm(U_A - G_left @ (G_left.T @ U_A), 2)
