@@ -215,18 +215,27 @@ def last_step(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["step"] == df["step"].max()]
 
 
-def tail_rate(steps, risk, *, floor: float = 1e-24, tail_fraction: float = 0.3) -> float:
+def tail_rate(
+    steps, risk, *, floor: float = 1e-24, tail_fraction: float = 0.3, plateau_factor: float = 1e3, rounding: float = 1e-20
+) -> float:
     """Asymptotic per-step rate of a logged risk sequence: exp(slope of log risk) over its tail.
 
-    The usable points are those before the risk first drops below ``floor * risk[0]`` (the rounding
-    floor); the fit uses the last ``tail_fraction`` of them (at least 3), where the slowest mode
-    dominates, i.e. the rate the theorems state.  NaN if fewer than 3 usable points.
+    The usable points are those before the risk first drops below ``floor * risk[0]`` (the
+    rounding floor) or, for a run that has converged to rounding (its smallest risk below
+    ``rounding * risk[0]``), below ``plateau_factor`` times that smallest risk: its final plateau
+    may sit above ``floor * risk[0]`` (precgd from a small random init at kappa = 1000 plateaus
+    near 1e-24), and a fit there would measure rounding noise.  A run still converging keeps
+    every point down to its last.  The fit uses the last ``tail_fraction`` of the usable points
+    (at least 3), where the slowest mode dominates, i.e. the rate the theorems state.  NaN if
+    fewer than 3 usable points.
     """
     steps = np.asarray(steps, np.float64)
     risk = np.asarray(risk, np.float64)
     if risk.size < 3 or not np.isfinite(risk).all() or risk[0] <= 0:
         return math.nan
-    below = np.nonzero(risk <= floor * risk[0])[0]
+    lowest = risk.min()
+    plateau = plateau_factor * lowest if lowest <= rounding * risk[0] else 0.0
+    below = np.nonzero(risk <= max(floor * risk[0], plateau))[0]
     usable = int(below[0]) if below.size else risk.size
     start = min(int(usable * (1.0 - tail_fraction)), usable - 3)
     if start < 0:

@@ -6,7 +6,8 @@ tiny, so precgd from ``random`` init, where B_0 = 0, is defined), from ``random`
 and ``spectral`` (gamma = 1) init.  One compile per (init, optimizer), kappa swept inside.
 
 The fitted rate rho of each run is the asymptotic one (exp of the slope of log risk over the last
-30% of the logged steps above the rounding floor, :func:`experiments.common.tail_rate`).
+30% of the logged steps above the rounding floor and the final plateau,
+:func:`experiments.common.tail_rate`).
 
 Theory drawn (dashed): precgd's kappa-free rate (1 - eta)^2 (:func:`lora_theory.theory.precgd_rate`,
 population mode, r = r_star) and gd's (1 - eta s_{r*})^2 = (1 - eta / kappa)^2

@@ -129,6 +129,17 @@ def test_tail_rate_recovers_a_geometric_rate():
     assert math.isnan(tail_rate(steps[:2], risk[:2]))
 
 
+def test_tail_rate_stops_at_a_rounding_plateau_but_not_before_convergence():
+    steps = np.arange(0, 1000, 10, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    # converged: 0.5^t down to a noisy rounding plateau near 1e-24, above the 1e-24 floor's cut
+    plateau = np.maximum(0.5**steps, 1e-24 * np.exp(rng.normal(0.0, 0.5, steps.size)) + 1e-24)
+    assert abs(tail_rate(steps, plateau) - 0.5) < 1e-6
+    # still converging at the end (smallest risk 1e-9): every point is usable, the tail's rate is kept
+    slow = 0.9**steps + 0.98 ** steps * 1e-2
+    assert abs(tail_rate(steps, slow) - 0.98) < 1e-3
+
+
 def test_run_compiles_once_per_static_config(tmp_path, monkeypatch):
     """Chunks of seeds and grid points share one program; figures with the same static config too."""
     import experiments.common as common
