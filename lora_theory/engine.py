@@ -487,6 +487,8 @@ def simulate(
     seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
     if seed_list.size < 1:
         raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
+    if np.any(seed_list < 0):
+        raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
     grid = _grid_product(sweep)
     dtype = config.jnp_dtype
     if isinstance(mesh, str):

@@ -3,6 +3,9 @@
 import json
 
 import pandas as pd
+import pytest
+
+import lora_theory as lt
 
 from lora_theory.cli import main
 
@@ -60,3 +63,29 @@ def test_train_flags_are_generated_from_the_config_metadata():
     for name, spec in lt.FIELD_SPECS.items():
         assert helps[name].startswith(spec.help), name
     assert "random | spectral | lora_one" in helps["init"] and "LoRA and init" in train.format_help()
+
+
+@pytest.mark.parametrize(
+    "flags,name",
+    [
+        (["--seeds", "0"], "seeds"),
+        (["--seed", "-1"], "seed"),
+        (["--model", "population", "--activation", "tanh"], "activation"),
+        (["--model", "population", "--n-samples", "50"], "n_samples"),
+        (["--out", "/proc/lora_theory_forbidden"], "out"),
+    ],
+)
+def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, name, tmp_path, capsys):
+    """Each gives one line naming the parameter and exit code 2, and nothing is traced or compiled."""
+    before = lt.TRACE_COUNTS["simulate"]
+    base = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "3", "--quiet"]
+    out = [] if "--out" in flags else ["--out", str(tmp_path)]
+    assert main([*base, *out, *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lora-theory: error: {name}="), err
+    assert lt.TRACE_COUNTS["simulate"] == before
+
+
+def test_simulate_rejects_a_negative_seed():
+    with pytest.raises(lt.ConfigError, match="seed=-1"):
+        lt.simulate(lt.RunConfig(d=8, k=6, r_star=2, rank=2, steps=2), seeds=[3, -1])

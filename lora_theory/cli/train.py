@@ -60,7 +60,55 @@ def add_config_flags(parser) -> None:
             kwargs = dict(type=_names, default=[default])
         else:
             kwargs = dict(type=kind, default=default)
-        groups[spec.group].add_argument(spec.cli_flag(name), dest=name, help=_flag_help(name, spec), **kwargs)
+        groups[spec.group].add_argument(
+            spec.cli_flag(name), dest=name, help=_flag_help(name, spec), action=_Given, **kwargs
+        )
+
+
+class _Given(argparse.Action):
+    """Store the value and record that the flag was given (``namespace.given``): a flag given for
+    a field the chosen model does not read is an error, not silently ignored."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        given = getattr(namespace, "given", None) or set()
+        given.add(self.dest)
+        namespace.given = given
+
+
+def preflight(args) -> None:
+    """The checks of ``train``'s arguments that :func:`~lora_theory.config.validate` cannot make,
+    before anything compiles: seeds and first seed in range, no flag for a problem field the
+    model does not read (``--activation`` with ``--model population``), and an output folder that
+    can be created and written (so a sweep never runs to the end and then fails to save).
+
+    Raises:
+        ConfigError: naming the parameter.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from ..config import FIELD_SPECS, ConfigError, invalid
+    from ..models import MODELS
+
+    if args.seeds < 1:
+        raise invalid("seeds", args.seeds, "must be an integer >= 1")
+    if args.seed < 0:
+        raise invalid("seed", args.seed, "must be an integer >= 0 (seeds are unsigned: jax.random.key(seed))")
+    if args.model in MODELS:
+        reads = set(MODELS[args.model].fields)
+        for name in sorted(getattr(args, "given", set())):
+            if FIELD_SPECS[name].problem and name != "model" and name not in reads:
+                value = getattr(args, name)
+                value = value[0] if isinstance(value, list) and len(value) == 1 else value
+                raise invalid(name, value, f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise ConfigError(f"out={args.out!r} is invalid: cannot create or write the folder ({error.strerror or error})")
 
 
 def _add_train(sub) -> None:
@@ -123,6 +171,7 @@ def train_command(args) -> int:
     from ..results import run_summary
     from ..sweep import grid_size, run_sweep
 
+    preflight(args)
     enable_compilation_cache()
     configs, sweep = _configs_from_args(args)
     jobs = [({}, config, sweep) for config in configs]
