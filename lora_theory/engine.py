@@ -490,6 +490,10 @@ def simulate(
     if np.any(seed_list < 0):
         raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
     grid = _grid_product(sweep)
+    from .memory import check_memory
+
+    n_grid = len(next(iter(grid.values()))) if grid else 1
+    check_memory(config, int(seed_list.size), n_grid, per_run_problems=_per_run_problems(config, tuple(grid)))
     dtype = config.jnp_dtype
     if isinstance(mesh, str):
         if mesh != "auto":

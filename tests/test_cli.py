@@ -89,3 +89,23 @@ def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, n
 def test_simulate_rejects_a_negative_seed():
     with pytest.raises(lt.ConfigError, match="seed=-1"):
         lt.simulate(lt.RunConfig(d=8, k=6, r_star=2, rank=2, steps=2), seeds=[3, -1])
+
+
+def test_a_sweep_too_large_for_memory_is_refused_before_compiling_with_the_estimate(tmp_path, capsys):
+    before = lt.TRACE_COUNTS["simulate"]
+    flags = ["train", "--d", "100000", "--k", "100000", "--steps", "3", "--seeds", "2", "--quiet", "--out", str(tmp_path)]
+    assert main(flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory:"), err
+    assert "GiB" in err[0] and "--chunk-seeds" in err[0] and "--log-every" in err[0] and "float32" in err[0]
+    assert lt.TRACE_COUNTS["simulate"] == before
+
+
+def test_memory_estimate_scales_with_seeds_problem_size_dtype_and_logged_steps():
+    from lora_theory.memory import estimate_peak_bytes
+
+    config = lt.RunConfig(d=200, k=100, n_samples=3200, steps=100, log_every=1)
+    one, ten = estimate_peak_bytes(config, 1), estimate_peak_bytes(config, 10)
+    assert ten.problems > 9 * (one.problems - estimate_peak_bytes(config, 0).problems)
+    assert estimate_peak_bytes(config.replace(dtype="float32"), 10).problems * 2 == pytest.approx(ten.problems, rel=0.01)
+    assert estimate_peak_bytes(config.replace(log_every=10), 10).logged < ten.logged / 5
