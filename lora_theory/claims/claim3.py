@@ -340,7 +340,7 @@ CLAIM = Claim(
     # absorbs the grid (and a kappa-dependent constant) but not kappa^1 or kappa^3.
     quick=dict(_COMMON, d=16, k=12, n_ratios=tuple(2**j for j in range(12)), d_grid=(16, 32, 64, 128),
                d_ratio=128, seeds=20, sample_size_tol=0.5, d_slope_tol=0.15),
-    full=dict(_COMMON, d=32, k=24, n_ratios=tuple(2**j for j in range(13)), d_grid=(16, 32, 64, 128, 256),
+    full=dict(_COMMON, d=32, k=24, n_ratios=tuple(2**j for j in range(14)), d_grid=(16, 32, 64, 128, 256),
               d_ratio=128, seeds=60, sample_size_tol=0.5, d_slope_tol=0.15),
     measure=measure,
     judge=judge,
