@@ -17,7 +17,8 @@ import pytest
 
 import lora_theory as lt
 from lora_theory import claims, theory
-from lora_theory.claims import claim1, claim2, claim5, claim7
+from lora_theory.theory import linear as linear_theory
+from lora_theory.claims import claim1, claim2, claim3, claim5, claim7
 from lora_theory.cli import main
 
 from helpers import linear_problem, population_problem
@@ -75,6 +76,12 @@ def test_theory_formulas_on_known_values():
     assert float(theory.gd_rate(0.5, 0.1)) == pytest.approx(0.9025)
     assert float(theory.frozen_orthonormal_factor_rate(0.5, 1.0)) == pytest.approx(0.25)
     assert float(theory.finite_sample_error_law(100, 1600)) == pytest.approx(0.25)
+    assert float(linear_theory.thm33_premise_eps(4.0)) == pytest.approx(0.125)
+    assert float(linear_theory.thm33_conclusion(jnp.asarray([1.0, 0.5, 0.25]))) == pytest.approx(0.125)
+    assert linear_theory.sample_size_exponent("law") == 2.0
+    assert linear_theory.sample_size_exponent("sufficient") == 6.0
+    with pytest.raises(ValueError, match="reading"):
+        linear_theory.sample_size_exponent("paper")
     assert float(theory.random_frozen_factor_loss(2.0, 4, 32)) == pytest.approx(0.875)
     s = jnp.asarray([2.0, 1.0, 1.0, 0.0])
     assert float(theory.eckart_young_loss(s, 1)) == pytest.approx(1.0)
@@ -199,12 +206,34 @@ def test_claim2_quick_passes_and_fails_with_a_wrong_law_or_a_large_init():
     assert _verdicts(large.rows)[0] == "FAIL"
 
 
-def test_claim3_quick_passes_and_fails_with_a_wrong_exponent_or_gamma_two():
+def test_claim3_quick_passes_and_each_verdict_row_fails_with_a_wrong_prediction_or_setting():
     run = claims.run_claim("3", "quick")
     assert run.passed, claims.format_table([run])
-    assert _verdicts(_rejudge(run, predicted_exponent=-1.0)) == ["PASS", "FAIL"]
-    wrong = claims.run_claim("3", "quick", gamma=2.0)  # A_0 B_0 = 2 G: not within the bound
-    assert _verdicts(wrong.rows) == ["FAIL", "FAIL"]
+    # verdict rows: conclusion inside the premise, sample-size exponent, sqrt(d/N) law, flat in d
+    assert _verdicts(run.rows) == ["PASS"] * 4
+    # a premise 8x too loose lets in instances where lambda*_r*/2 is exceeded
+    assert _verdicts(_rejudge(run, premise_scale=8.0)) == ["FAIL", "PASS", "PASS", "PASS"]
+    # the paper's sufficient kappa^6 (or kappa^1) is not the measured sample size law
+    assert _verdicts(_rejudge(run, sample_size_exponent=6.0)) == ["PASS", "FAIL", "PASS", "PASS"]
+    assert _verdicts(_rejudge(run, sample_size_exponent=1.0)) == ["PASS", "FAIL", "PASS", "PASS"]
+    assert _verdicts(_rejudge(run, predicted_exponent=-1.0)) == ["PASS", "PASS", "FAIL", "PASS"]
+    assert _verdicts(_rejudge(run, d_slope=0.5)) == ["PASS", "PASS", "PASS", "FAIL"]  # error ~ sqrt(d)
+    # every row that reports outside the hypotheses is informative, never a verdict
+    assert all(row.informative for row in run.rows if "outside the hypotheses" in row.check)
+    wrong = claims.run_claim("3", "quick", gamma=2.0)  # A_0 B_0 = 2 G: error ~ ||dW||, never below lambda*_r*/2
+    verdicts = _verdicts(wrong.rows)
+    assert verdicts[0] == "FAIL" and verdicts[1] == "FAIL" and verdicts[2] == "FAIL"
+
+
+def test_claim3_smallest_sufficient_ratio_reads_the_grid_from_the_top():
+    n_ratio = np.asarray([1.0, 2.0, 4.0, 8.0])
+    holds = np.zeros((20, 3, 4), bool)
+    holds[:, 0, 2:] = True  # from N/d = 4 on
+    holds[:, 1, :] = True
+    holds[:, 1, 1] = False  # a dip at N/d = 2: the answer is 4, not 1
+    holds[:, 2, :3] = True  # not covered at the last point: NaN
+    holds[0, 0, 3] = False  # 19 of 20 = 95% still covers
+    assert np.array_equal(claim3.smallest_sufficient_ratio(holds, n_ratio), [4.0, 4.0, np.nan], equal_nan=True)
 
 
 def test_claim4_quick_passes_and_fails_when_gd_is_judged_as_precgd_or_the_exponent_is_wrong():

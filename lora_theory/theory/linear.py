@@ -25,6 +25,11 @@ __all__ = [
     "spectral_init_error_bound",
     "finite_sample_error_law",
     "FINITE_SAMPLE_EXPONENT",
+    "thm33_premise_eps",
+    "thm33_conclusion",
+    "sample_size_exponent",
+    "SAMPLE_SIZE_EXPONENT_LAW",
+    "SAMPLE_SIZE_EXPONENT_SUFFICIENT",
     "precgd_rate",
     "gd_rate",
     "GD_RATE_KAPPA_EXPONENT",
@@ -34,6 +39,10 @@ Scalar = Float[Array, ""] | float
 
 #: exponent of the sqrt(d/N) law of Thm 3.3: the initial error of spectral init ~ N^{-1/2}.
 FINITE_SAMPLE_EXPONENT = -0.5
+#: exponent of N*/d in kappa under the suite's sqrt(d/N) law (see :func:`sample_size_exponent`).
+SAMPLE_SIZE_EXPONENT_LAW = 2.0
+#: exponent of N/d in kappa that Eq. (8)'s sufficient eps = c / kappa^3 allows (N ~ 1 / eps^2).
+SAMPLE_SIZE_EXPONENT_SUFFICIENT = 6.0
 #: exponent of gd's law: 1 - rate ~ kappa^{-1} (App. C.2; see :func:`gd_rate`).
 GD_RATE_KAPPA_EXPONENT = -1.0
 
@@ -115,6 +124,69 @@ def finite_sample_error_law(d: int | Scalar, n_samples: int | Scalar) -> Float[A
         sqrt(d / N).
     """
     return jnp.sqrt(jnp.asarray(d, jnp.float64) / jnp.asarray(n_samples, jnp.float64))
+
+
+def thm33_premise_eps(kappa: Scalar) -> Float[Array, "..."]:
+    """Thm 3.3's premise on Sigma_hat, the suite's reading: ||Sigma_hat - I||_op <= 1 / (2 kappa).
+
+    LoRA-One Eq. (8) and Thm 3.3 (noiseless linear model, spectral init with gamma = 1): with
+    probability >= 1 - 2C exp(-eps^2 N), ||Sigma_hat - I_d||_op <= eps := min{1/(2 kappa),
+    c / kappa^3}, and then the conclusion of :func:`thm33_conclusion` holds.  The constant c is
+    not named in the main text, so the c / kappa^3 branch cannot be evaluated: **the suite's
+    reading uses the 1/(2 kappa) branch** (the weaker premise; with c <= kappa^2 / 2 the
+    theorem's eps is smaller still, so every instance inside the theorem's premise is inside
+    this one).  Instances with a measured ||Sigma_hat - I||_op above it are outside the
+    hypotheses and get no verdict.
+
+    Args:
+        kappa: condition number of dW, s_1 / s_{r*}.
+
+    Returns:
+        1 / (2 kappa).
+    """
+    return 0.5 / jnp.asarray(kappa, jnp.float64)
+
+
+def thm33_conclusion(dW_singular_values: Float[Array, "... r_star"]) -> Float[Array, "..."]:
+    """Thm 3.3's conclusion, as a bound: ||A_0 B_0 - dW||_op <= lambda*_{r*} / 2.
+
+    LoRA-One Thm 3.3: inside the premise (:func:`thm33_premise_eps`), ||A_0 B_0 - dW||_op <=
+    eps ||dW||_op <= lambda*_{r*} / 2, i.e. a relative operator error <= 1 / (2 kappa).  In the
+    noiseless model with r >= r_star the first inequality is an identity of linear algebra
+    (A_0 B_0 - dW = (Sigma_hat - I) dW): the content is this bound and the sample size that
+    makes it hold (:func:`sample_size_exponent`).
+
+    Args:
+        dW_singular_values: s_1 >= ... >= s_{r*} of dW (last axis).
+
+    Returns:
+        s_{r*} / 2.
+    """
+    return 0.5 * jnp.asarray(dW_singular_values)[..., -1]
+
+
+def sample_size_exponent(reading: str = "law") -> float:
+    """Exponent p of the sample size N*/d ~ kappa^p at which Thm 3.3's conclusion holds.
+
+    * ``"law"`` (the suite's reading, the verdict): the relative error of spectral init is
+      about C sqrt(d/N) (:func:`finite_sample_error_law`), so it drops below 1/(2 kappa) at
+      N/d ~ 4 C^2 kappa^2: p = 2 (:data:`SAMPLE_SIZE_EXPONENT_LAW`).
+    * ``"sufficient"`` (LoRA-One Eq. (8) read literally): the probability 1 - 2C exp(-eps^2 N)
+      with eps = c / kappa^3 asks for N ~ 1 / eps^2 ~ kappa^6 (d hidden in C): p = 6
+      (:data:`SAMPLE_SIZE_EXPONENT_SUFFICIENT`).  A sufficient condition, not a prediction of
+      the needed N: reported beside the measured exponent, with no verdict.
+
+    Args:
+        reading: ``"law"`` or ``"sufficient"``.
+
+    Returns:
+        The exponent.
+    """
+    if reading == "law":
+        return SAMPLE_SIZE_EXPONENT_LAW
+    if reading == "sufficient":
+        return SAMPLE_SIZE_EXPONENT_SUFFICIENT
+    raise ValueError(f"reading must be 'law' or 'sufficient', got {reading!r}")
 
 
 def precgd_rate(eta: Scalar) -> Float[Array, "..."]:
