@@ -18,7 +18,7 @@ import pytest
 import lora_theory as lt
 from lora_theory import claims, theory
 from lora_theory.theory import linear as linear_theory
-from lora_theory.claims import claim1, claim2, claim3, claim5, claim7
+from lora_theory.claims import claim1, claim2, claim3, claim5, claim7, claim8
 from lora_theory.cli import main
 
 from helpers import linear_problem, population_problem
@@ -55,7 +55,7 @@ def test_registry_has_one_entry_per_claim_with_every_field():
 
 def test_unknown_claim_size_or_parameter_is_rejected():
     with pytest.raises(ValueError, match="valid claims: 1, 2"):
-        claims.get_claim("8")
+        claims.get_claim("9")
     with pytest.raises(ValueError, match="unknown parameter"):
         claims.resolve_params(claims.get_claim("3"), "quick", gama=2.0)
     with pytest.raises(ValueError, match="size"):
@@ -268,6 +268,61 @@ def test_claim7_quick_passes_and_fails_with_a_wrong_rate():
     assert run.passed, claims.format_table([run])
     rows = _rejudge(run, predicted_error_rate=0.5)  # much faster than 1 - eta/4 = 0.875
     assert _verdicts(rows)[0] == "FAIL"
+
+
+def test_claim8_predictions_and_bonferroni_z_on_known_values():
+    from lora_theory.theory.linear import linear_test_loss
+    from lora_theory.theory.relu import relu_test_loss_bound
+
+    assert float(linear_test_loss(2.0)) == 2.0 and math.isclose(float(linear_test_loss(2.0, 0.1, 20)), 2.1)
+    assert relu_test_loss_bound(2.0) == 2.0 and math.isclose(relu_test_loss_bound(2.0, 0.1, 20), 2.1)
+    assert math.isclose(claim8.bonferroni_z(1), claims.Z_MC)
+    assert claims.Z_MC < claim8.bonferroni_z(10) < claim8.bonferroni_z(100) < 6.0
+
+
+def test_claim8_test_losses_are_the_models_and_the_linear_test_sample_is_fresh():
+    """Claim 8's per-sample losses average to NonlinearProblem.test_loss; its linear test sample is
+    the identity-activation model's (same key), not the training sample."""
+    from lora_theory.models.linear import LowRank, make_linear_problem, sample_linear_data
+    from lora_theory.models.relu import make_nonlinear_problem
+
+    key = jax.random.key(3)
+    sv = jnp.array([1.0, 0.5])
+    D = LowRank(jax.random.normal(jax.random.key(4), (8, 2)), jax.random.normal(jax.random.key(5), (2, 6)))
+    relu = make_nonlinear_problem(8, 6, 2, 40, sv, n_test=50, key=key)
+    losses = claim8.per_sample_test_losses(relu.X_test, relu.Y_test, relu.W0, D, "relu")
+    assert losses.shape == (50,)
+    np.testing.assert_allclose(jnp.mean(losses), relu.test_loss(D), rtol=1e-12)
+    ident = make_nonlinear_problem(8, 6, 2, 40, sv, activation="identity", n_test=50, key=key)
+    linear = make_linear_problem(8, 6, 2, 40, sv, key=key)
+    X_test, Y_test = sample_linear_data(jax.random.fold_in(jax.random.split(key)[1], 1), linear.W0 + linear.dW, 50, 0.0)
+    np.testing.assert_allclose(X_test, ident.X_test)
+    np.testing.assert_allclose(Y_test, ident.Y_test, atol=1e-12)
+    assert not np.allclose(X_test[:40], ident.X)
+
+
+def test_claim8_quick_passes_and_every_verdict_row_can_fail():
+    run = claims.run_claim("8", "quick")
+    assert run.passed, claims.format_table([run])
+    assert _verdicts(run.rows) == ["PASS"] * 4
+    checks = [row.check for row in run.rows if not row.informative]
+    assert [c.split(",")[0] for c in checks] == ["linear", "linear", "relu", "relu"]
+    ratios = [row.mean for row in run.rows if row.informative]
+    assert all(abs(r - 1) < 0.05 for r in ratios[:2]) and all(r < 0.75 for r in ratios[2:])
+    # a prediction 10% too high: the linear equality fails on both trajectories
+    assert _verdicts(_rejudge(run, linear_scale=1.1))[:2] == ["FAIL", "FAIL"]
+    # the linear equality asked of the ReLU model, and the reversed inequality: both fail
+    assert _verdicts(_rejudge(run, relu_rule="equal"))[2:] == ["FAIL", "FAIL"]
+    assert _verdicts(_rejudge(run, relu_rule="at_least"))[2:] == ["FAIL", "FAIL"]
+    # a bound below the measured gap (test/risk about 1/2): the ReLU inequality fails
+    assert _verdicts(_rejudge(run, relu_scale=0.25))[2:] == ["FAIL", "FAIL"]
+
+
+def test_claim8_with_label_noise_needs_the_noise_term():
+    run = claims.run_claim("8", "quick", noise=0.1)
+    assert run.passed, claims.format_table([run])
+    # the same measurement against the noiseless prediction (noise^2 k / 2 left out) fails
+    assert _verdicts(_rejudge(run, noise=0.0))[:2] == ["FAIL", "FAIL"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7
+from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8
 from ._registry import Claim as Claim
 from ._report import format_table as format_table
 from ._report import results_frame as results_frame
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 #: the registered claims, in the SPEC's order.
-CLAIMS: tuple[Claim, ...] = tuple(module.CLAIM for module in (claim1, claim2, claim3, claim4, claim5, claim6, claim7))
+CLAIMS: tuple[Claim, ...] = tuple(module.CLAIM for module in (claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8))
 
 
 def claim_ids() -> tuple[str, ...]:

@@ -33,6 +33,7 @@ __all__ = [
     "precgd_rate",
     "gd_rate",
     "GD_RATE_KAPPA_EXPONENT",
+    "linear_test_loss",
 ]
 
 Scalar = Float[Array, ""] | float
@@ -228,3 +229,25 @@ def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
         The risk's per-step contraction factor.
     """
     return (1.0 - jnp.asarray(eta) * jnp.asarray(s_rstar)) ** 2
+
+
+def linear_test_loss(risk: Scalar, noise: Scalar = 0.0, k: int | Scalar = 1) -> Float[Array, "..."]:
+    """The expected test loss of W0 + D in the linear model: risk + noise^2 k / 2 (claim 8).
+
+    LoRA-One Sec. 2 ("Optimization and Generalization"): for a fresh (x, y) with x ~ N(0, I_d)
+    and y = (W0 + dW)^T x, E||y - (W0 + D)^T x||^2 = E||(D - dW)^T x||^2 = ||D - dW||_F^2 (as
+    E[x x^T] = I), an equality.  In this suite's units (losses ||.||^2 / 2, per sample) the test
+    loss E||y - (W0 + D)^T x||^2 / 2 equals the risk ||D - dW||_F^2 / 2, where D = A B + offset is
+    the total update.  With label noise y = (W0 + dW)^T x + eps, eps ~ N(0, noise^2 I_k)
+    independent of x (an extension of this suite, not the paper's setting), the cross term has
+    mean 0 and E||eps||^2 / 2 = noise^2 k / 2 is added.
+
+    Args:
+        risk: ||D - dW||_F^2 / 2.
+        noise: standard deviation of the label noise (0: the paper's noiseless model).
+        k: output dimension.
+
+    Returns:
+        risk + noise^2 k / 2.
+    """
+    return jnp.asarray(risk) + 0.5 * jnp.asarray(noise) ** 2 * jnp.asarray(k)

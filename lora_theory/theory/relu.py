@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["relu_precgd_rate_bound"]
+__all__ = ["relu_precgd_rate_bound", "relu_test_loss_bound"]
 
 
 def relu_precgd_rate_bound(eta: float) -> float:
@@ -38,3 +38,24 @@ def relu_precgd_rate_bound(eta: float) -> float:
         raise ValueError(f"eta={eta!r} is invalid: must be a finite number > 0")
     return 1.0 - eta / 4.0
 
+
+
+def relu_test_loss_bound(risk: float, noise: float = 0.0, k: int = 1):
+    """The bound on the expected test loss of W0 + D in the ReLU model: risk + noise^2 k / 2 (claim 8).
+
+    LoRA-One Sec. 2 ("Optimization and Generalization"): for a fresh (x, y) with x ~ N(0, I_d)
+    and y = ReLU((W0 + dW)^T x), E||y - ReLU((W0 + D)^T x)||^2 <= E||(D - dW)^T x||^2 =
+    ||D - dW||_F^2, since ReLU is 1-Lipschitz coordinate by coordinate.  In this suite's units
+    (losses ||.||^2 / 2) the test loss is at most the risk ||D - dW||_F^2 / 2, D = A B + offset.
+    With label noise eps ~ N(0, noise^2 I_k) independent of x (an extension of this suite) the
+    bound gains noise^2 k / 2.  Works elementwise on arrays too.
+
+    Args:
+        risk: ||D - dW||_F^2 / 2.
+        noise: standard deviation of the label noise (0: the paper's noiseless model).
+        k: output dimension.
+
+    Returns:
+        risk + noise^2 k / 2.
+    """
+    return risk + 0.5 * noise**2 * k
