@@ -31,8 +31,6 @@ __all__ = [
     "SAMPLE_SIZE_EXPONENT_LAW",
     "SAMPLE_SIZE_EXPONENT_SUFFICIENT",
     "precgd_rate",
-    "precgd_rate_linearised",
-    "precgd_rate_heuristic",
     "gd_rate",
     "GD_RATE_KAPPA_EXPONENT",
     "linear_test_loss",
@@ -211,52 +209,6 @@ def precgd_rate(eta: Scalar) -> Float[Array, "..."]:
         The risk's per-step contraction factor.
     """
     return (1.0 - jnp.asarray(eta)) ** 2
-
-
-def precgd_rate_linearised(eta: Scalar, sigma_hat: Float[Array, "d d"], U: Float[Array, "d r_star"]) -> Float[Array, ""]:
-    """Per-instance rate of the risk under precgd (lam = 0, r = r_star) near the optimum, finite N.
-
-    This suite's derivation (not a statement of LoRA-One; App. C.3 is unverified).  Noiseless
-    labels: grad_W L = Sigma_hat E with E = A B - dW.  Linearising precgd at any factorisation
-    A* B* = dW (the gradient vanishes there, so only its derivative enters), the error obeys
-    E' = E - eta (Sigma_hat E P_V + P_U Sigma_hat E) on the tangent space T = {P_U X + Y P_V}
-    (P_U, P_V: projections onto dW's column / row space; the map leaves T invariant, and the
-    r_star^2 directions along the GL(r) orbit do not change E).  In a basis [U, U_perp] x
-    [V, V_perp] the map splits: the r_star columns E v_j (v_j in row(dW)) are each multiplied by
-    I - eta (I + P_U) Sigma_hat (d x d), and the rows U^T E V_perp by I - eta U^T Sigma_hat U.
-    (I + P_U) Sigma_hat is similar to the symmetric K = (I + c P_U) Sigma_hat (I + c P_U),
-    c = sqrt(2) - 1, so every eigenvalue is real.  The contraction factor of ||E||_F is the
-    spectral radius rho = max |1 - eta mu| over mu in eig(K) and eig(U^T Sigma_hat U); the risk's
-    is rho^2.  It depends on Sigma_hat and dW's column space only, never on dW's singular values
-    (kappa).  With Sigma_hat = I it is max(|1 - 2 eta|, |1 - eta|)^2 = :func:`precgd_rate`.
-
-    Args:
-        eta: step size.
-        sigma_hat: X^T X / N.
-        U: orthonormal basis of dW's column space (d x r_star).
-
-    Returns:
-        rho^2, the predicted asymptotic per-step factor of the risk.
-    """
-    sigma_hat = jnp.asarray(sigma_hat)
-    U = jnp.asarray(U, sigma_hat.dtype)
-    eta = jnp.asarray(eta, sigma_hat.dtype)
-    d = sigma_hat.shape[0]
-    lift = jnp.eye(d, dtype=sigma_hat.dtype) + (jnp.sqrt(2.0) - 1.0) * (U @ U.T)
-    mu = jnp.concatenate([jnp.linalg.eigvalsh(lift @ sigma_hat @ lift), jnp.linalg.eigvalsh(U.T @ sigma_hat @ U)])
-    return jnp.max(jnp.abs(1.0 - eta * mu)) ** 2
-
-
-def precgd_rate_heuristic(eta: Scalar, sigma_hat: Float[Array, "d d"]) -> Float[Array, ""]:
-    """The one-sided finite-N heuristic for precgd's risk rate: (1 - eta lambda_min(Sigma_hat))^2.
-
-    This suite's: the slowest direction of :func:`precgd_rate_linearised` off dW's column space
-    sees Sigma_hat alone (lambda_min(K) >= lambda_min(Sigma_hat) as ||(I + c P_U) x|| >= ||x||,
-    and U^T Sigma_hat U >= lambda_min(Sigma_hat)), so when eta lambda_max(K) stays
-    below 2 - eta lambda_min(Sigma_hat) the linearised rate is at most this value.
-    """
-    sigma_hat = jnp.asarray(sigma_hat)
-    return (1.0 - jnp.asarray(eta, sigma_hat.dtype) * jnp.linalg.eigvalsh(sigma_hat)[0]) ** 2
 
 
 def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
