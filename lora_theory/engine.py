@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 import itertools
 import time
@@ -31,6 +30,7 @@ from jaxtyping import Array, Float, Int
 
 from .config import DYNAMIC_FIELDS, ConfigError, RunConfig, validate
 from .inits import LoRAInit, get_init
+from .memory import check_memory
 from .metrics import fit_linear_rate, lora_metrics
 from .models import MODELS, make_problem
 from .optimizers import LoRAFactors, get_optimizer, optimizer_from_config
@@ -44,6 +44,7 @@ __all__ = [
     "build",
     "train_batch",
     "make_grid",
+    "seed_array",
     "logged_steps",
     "TRACE_COUNTS",
     "seed_mesh",
@@ -441,6 +442,21 @@ def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype=jnp.float64) ->
     return arrays
 
 
+def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
+    """The seeds of a batch: ``seed, seed + 1, ...`` (``seeds`` of them) or the explicit list.
+
+    Raises:
+        ConfigError: for no seed at all, or a negative one (``jax.random.key`` takes an unsigned
+            seed), naming ``seeds`` or ``seed``.
+    """
+    seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+    if seed_list.size < 1:
+        raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
+    if np.any(seed_list < 0):
+        raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
+    return seed_list
+
+
 def simulate(
     config: RunConfig,
     *,
@@ -484,17 +500,11 @@ def simulate(
                 f"{', '.join(DYNAMIC_FIELDS)} (loop over simulate() calls for the others)"
             )
     validate(config, sweep)
-    seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
-    if seed_list.size < 1:
-        raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
-    if np.any(seed_list < 0):
-        raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
+    seed_list = seed_array(seeds, seed)
     grid = _grid_product(sweep)
-    from .memory import check_memory
-
-    n_grid = len(next(iter(grid.values()))) if grid else 1
+    grid_arrays = make_grid(sweep, config.jnp_dtype)
+    n_grid = grid_arrays[_INDEX].shape[0]
     check_memory(config, int(seed_list.size), n_grid, per_run_problems=_per_run_problems(config, tuple(grid)))
-    dtype = config.jnp_dtype
     if isinstance(mesh, str):
         if mesh != "auto":
             raise ConfigError(f"mesh={mesh!r} is invalid: must be 'auto', None or a jax.sharding.Mesh")
@@ -504,7 +514,6 @@ def simulate(
         n_pad = -seed_list.size % mesh.size
     padded = np.concatenate([seed_list, np.repeat(seed_list[-1:], n_pad)])
     keys = jax.vmap(jax.random.key)(jnp.asarray(padded, jnp.uint32))
-    grid_arrays = make_grid(sweep, dtype)
     start = time.perf_counter()
     trajectory = _simulate_compiled(config, tuple(grid), keys, grid_arrays, mesh, observe, _components(config))
     trajectory = jax.block_until_ready(trajectory)

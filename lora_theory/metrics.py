@@ -25,6 +25,7 @@ __all__ = [
     "stable_rank",
     "balance",
     "lora_metrics",
+    "risk",
     "fit_linear_rate",
     "METRIC_NAMES",
 ]
@@ -149,6 +150,20 @@ def balance(A: Float[Array, "d r"], B: Float[Array, "r k"]) -> Float[Array, ""]:
     return jnp.linalg.norm(A.T @ A - B @ B.T)
 
 
+def risk(problem, objective, factors) -> Float[Array, ""]:
+    """||A B + offset - dW||_F^2 / 2, the excess risk of the total update; also an ``observe``.
+
+    The offset is the init's (``objective.offset``: -A_0 B_0 for lora_ga and lora_one
+    'orthonormal'); a rank-0 offset (the inits without one) costs nothing.
+    """
+    A, B = factors
+    offset = objective.offset
+    D = A @ B
+    if offset.left.shape[1]:
+        D = D + offset.left @ offset.right
+    return 0.5 * jnp.sum((D - problem.dW) ** 2)
+
+
 def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     """The SPEC's metric set at one step: the default ``observe`` of :func:`~lora_theory.engine.train`.
 
@@ -172,12 +187,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
         problem's ``extra_metrics`` (e.g. ``test_loss`` of the nonlinear model).
     """
     A, B = factors
-    offset = objective.offset
-    D = A @ B
-    if offset.left.shape[1]:  # a rank-0 offset (the inits without one) costs nothing
-        D = D + offset.left @ offset.right
-    err = D - problem.dW
-    risk = 0.5 * jnp.sum(err**2)
+    excess = risk(problem, objective, factors)
     gram_A = A.T @ A
     gram_B = B @ B.T
     w, V = jax.vmap(eigh)(jnp.stack([gram_A, gram_B]))
@@ -196,8 +206,8 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     sines = jnp.sqrt(jnp.maximum(angles, 0.0))
     metrics = {
         "loss": objective.loss(A, B),
-        "risk": risk,
-        "rel_err": jnp.sqrt(2.0 * risk) / jnp.linalg.norm(problem.dW_singular_values),
+        "risk": excess,
+        "rel_err": jnp.sqrt(2.0 * excess) / jnp.linalg.norm(problem.dW_singular_values),
         "align_A_G": sines[0],
         "align_B_G": sines[1],
         "align_A_dW": sines[2],
@@ -208,7 +218,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
         "stable_rank_A": jnp.sum(w[0]) / w[0, -1],
         "sv_AB": product_singular_values(A, B),
     }
-    metrics.update(problem.extra_metrics(A, B, offset))
+    metrics.update(problem.extra_metrics(A, B, objective.offset))
     return metrics
 
 

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, RunConfig, validate
-from .engine import simulate
+from .engine import seed_array, simulate
 from .results import atomic_write_bytes, batch_to_dataframe, write_results
 
 __all__ = ["SweepJob", "run_sweep", "sweep_fingerprint", "progress_bar"]
@@ -113,7 +113,7 @@ def run_sweep(
     jobs = list(jobs)
     for _, config, job_sweep in jobs:  # every error before anything compiles
         validate(config, job_sweep)
-    seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+    seed_list = seed_array(seeds, seed)
     chunk_seeds = int(chunk_seeds or seed_list.size)
     if chunk_seeds < 1:
         raise ConfigError(f"chunk_seeds={chunk_seeds} is invalid: must be at least 1")

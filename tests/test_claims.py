@@ -21,7 +21,7 @@ from lora_theory.theory import linear as linear_theory
 from lora_theory.claims import claim1, claim2, claim3, claim5, claim7, claim8
 from lora_theory.cli import main
 
-from helpers import linear_problem, population_problem
+from helpers import linear_problem
 
 
 def _verdicts(rows):

@@ -1,4 +1,5 @@
-"""What the claims' experiments share: seeds and keys, the seed x grid map, the risk observable.
+"""What the claims' experiments share: seeds and keys, the seed x grid map, the risk observable
+(:func:`lora_theory.metrics.risk`, re-exported).
 
 The experiments train with the package's one loop, :func:`~lora_theory.engine.train`, and a
 claim-specific ``observe(problem, objective, factors)`` that logs only what the claim needs (the
@@ -15,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
+
+from ..metrics import risk  # the observe of ||A B + offset - dW||_F^2 / 2, shared with lora_metrics
 
 __all__ = [
     "DTYPE",
@@ -51,17 +54,3 @@ def grid_map(run: Callable, keys, grid):
     points, so training reads its matrices once per step for the whole grid.
     """
     return jax.vmap(lambda key: jax.vmap(lambda value: run(key, value))(grid))(keys)
-
-
-def risk(problem, objective, factors) -> Array:
-    """An ``observe`` for :func:`~lora_theory.engine.train`: ||A B + offset - dW||_F^2 / 2.
-
-    The ``risk`` of :func:`~lora_theory.metrics.lora_metrics` alone (the total update includes the
-    init's offset, e.g. lora_ga's -A_0 B_0).
-    """
-    A, B = factors
-    D = A @ B
-    offset = objective.offset
-    if offset.left.shape[1]:  # a rank-0 offset (the inits without one) adds nothing
-        D = D + offset.left @ offset.right
-    return 0.5 * jnp.sum((D - problem.dW) ** 2)

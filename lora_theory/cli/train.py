@@ -77,10 +77,11 @@ class _Given(argparse.Action):
 
 
 def preflight(args) -> None:
-    """The checks of ``train``'s arguments that :func:`~lora_theory.config.validate` cannot make,
-    before anything compiles: seeds and first seed in range, no flag for a problem field the
-    model does not read (``--activation`` with ``--model population``), and an output folder that
-    can be created and written (so a sweep never runs to the end and then fails to save).
+    """The checks of ``train``'s arguments that only the command line can make, before anything
+    compiles: no flag for a problem field the model does not read (``--activation`` with
+    ``--model population``), and an output folder that can be created and written (so a sweep
+    never runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
+    :func:`~lora_theory.engine.seed_array`, as for every sweep.
 
     Raises:
         ConfigError: naming the parameter.
@@ -91,10 +92,6 @@ def preflight(args) -> None:
     from ..config import FIELD_SPECS, ConfigError, invalid
     from ..models import MODELS
 
-    if args.seeds < 1:
-        raise invalid("seeds", args.seeds, "must be an integer >= 1")
-    if args.seed < 0:
-        raise invalid("seed", args.seed, "must be an integer >= 0 (seeds are unsigned: jax.random.key(seed))")
     if args.model in MODELS:
         reads = set(MODELS[args.model].fields)
         for name in sorted(getattr(args, "given", set())):
