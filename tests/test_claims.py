@@ -129,8 +129,38 @@ def test_verdict_rules_fail_outside_the_tolerance_and_on_nan():
     assert not claims.mc_equal("x", "c", samples, 1.1).passed
     assert claims.mc_at_most("x", "c", samples, 1.0).passed
     assert not claims.mc_at_most("x", "c", samples, 0.9).passed
-    info = claims.CheckResult("x", "c", "reported", 1.0, 2.0, 0.0, math.nan, 1, informative=True)
+    info = claims.CheckResult("x", "c", "reported", 1.0, 2.0, 0.0, math.nan, 1, kind="info")
     assert info.passed and info.verdict == "info"
+
+
+def test_report_and_explore_rows_never_pass_as_verdicts_and_kinds_are_checked():
+    info = claims.report("x", "a constant", [1.0, 3.0])
+    out = claims.explore("x", "outside the hypotheses: rho = 0.19 > 1/20", [0.5])
+    assert (info.kind, info.verdict, info.mean, info.n) == ("info", "info", 2.0, 2)
+    assert (out.kind, out.verdict, out.informative) == ("explore", "explore", True)
+    assert math.isnan(out.margin)  # no margin: nothing to pass
+    with pytest.raises(ValueError, match="kind"):
+        claims.CheckResult("x", "c", "r", 0.0, 0.0, 0.0, 1.0, 1, kind="maybe")
+    assert claims.at_most("x", "c", [0.1], 0.3, statement="LoRA-One Thm 3.1").statement == "LoRA-One Thm 3.1"
+
+
+def test_coverage_lists_every_statement_with_its_rows_and_flags_unverified_ones():
+    rows = [claims.at_most("1", "c", [0.1], 0.3), claims.at_most("1", "d", [0.5], 0.3, statement="HRP H1"),
+            claims.explore("1", "e", [1.0], statement="LoRA-One Thm 4.2")]
+    run = claims.ClaimRun(claims.get_claim("1"), {}, {}, claims.label_rows(claims.get_claim("1"), rows), 0.0)
+    table = {rec["statement"]: rec for rec in claims.coverage([run])}
+    assert set(table) == {s.id for s in claims.STATEMENTS}
+    assert table["LoRA-One Thm 3.1"]["verdict"] == ["1.1"] and table["LoRA-One Thm 3.1"]["passed"] is True
+    assert table["HRP H1"]["passed"] is False and "unverified" in table["HRP H1"]["note"]
+    assert table["LoRA-One Thm 4.2"]["passed"] is None and table["LoRA-One Thm 4.2"]["other"] == ["1.3(explore)"]
+    assert "MRPC" in table["LoRA-One Fig. 1(b)"]["note"]
+    text = claims.format_coverage([run])
+    assert len(text.splitlines()) == 2 + len(claims.STATEMENTS)
+    with pytest.raises(ValueError, match="unknown statement"):
+        claims.label_rows(claims.get_claim("1"), [claims.at_most("1", "c", [0.1], 0.3, statement="Thm 9.9")])
+    # every registered claim names statements that exist
+    for claim in claims.CLAIMS:
+        assert claim.covers and all(claims.get_statement(s) for s in claim.covers)
 
 
 # ---------------------------------------------------------------------------------------------

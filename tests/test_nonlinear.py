@@ -235,7 +235,7 @@ def test_claim7_spectral_precgd_converges_linearly_and_beats_random_gd():
     assert np.all(m.ratio[:, m.kappas >= 10] >= 1e4)  # every seed; kappa = 1: the median only
     assert np.all(m.rel_err_spectral_precgd < 1e-7)
     rows = m.check_rows()
-    assert [row.get("informative", False) for row in rows] == [False] * 4 + [True] * 2
+    assert [row.get("kind", "verdict") for row in rows] == ["verdict"] * 4 + ["info"] * 2
     assert all(row["margin"] >= 0 for row in rows[:4]) and m.summary()["holds"] is True
     # the verdict can fail: a rate above the bound, or a kappa-dependent rate, is caught
     slow = m._replace(error_rate=m.error_rate + 0.06)

@@ -20,6 +20,7 @@ formatting in :mod:`~lora_theory.claims._report`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -27,16 +28,24 @@ from typing import Sequence
 from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8
 from ._registry import Claim as Claim
 from ._report import format_table as format_table
+from ._statements import STATEMENTS as STATEMENTS
+from ._statements import Statement as Statement
+from ._statements import coverage as coverage
+from ._statements import format_coverage as format_coverage
+from ._statements import get_statement as get_statement
 from ._report import results_frame as results_frame
 from ._verdicts import Z_MC as Z_MC
 from ._verdicts import CheckResult as CheckResult
+from ._verdicts import KINDS as KINDS
 from ._verdicts import at_least as at_least
 from ._verdicts import at_most as at_most
 from ._verdicts import fit_slope as fit_slope
 from ._verdicts import law as law
 from ._verdicts import mc_at_most as mc_at_most
 from ._verdicts import mc_equal as mc_equal
+from ._verdicts import explore as explore
 from ._verdicts import pooled_law as pooled_law
+from ._verdicts import report as report
 from ._verdicts import sign_law as sign_law
 from ._verdicts import tail_rate as tail_rate
 
@@ -48,10 +57,19 @@ __all__ = [
     "claim_ids",
     "get_claim",
     "resolve_params",
+    "label_rows",
     "run_claim",
     "verify",
     "results_frame",
     "format_table",
+    "Statement",
+    "STATEMENTS",
+    "get_statement",
+    "coverage",
+    "format_coverage",
+    "KINDS",
+    "report",
+    "explore",
     "Z_MC",
     "at_most",
     "at_least",
@@ -112,6 +130,17 @@ class ClaimRun:
         return all(row.passed for row in self.rows)
 
 
+def label_rows(claim: Claim, rows) -> list:
+    """The rows with their statement filled in (``claim.covers[0]`` where a row names none), checked
+    against :data:`STATEMENTS` (ValueError for an unknown id)."""
+    default = claim.covers[0] if claim.covers else ""
+    out = [row if row.statement else dataclasses.replace(row, statement=default) for row in rows]
+    for row in out:
+        if row.statement:
+            get_statement(row.statement)
+    return out
+
+
 def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, **overrides) -> ClaimRun:
     """Measure and judge one claim.
 
@@ -128,7 +157,7 @@ def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, *
     params = resolve_params(claim, size, seeds=seeds, **overrides)
     start = time.perf_counter()
     measurement = claim.measure(params)
-    rows = claim.judge(measurement, params)
+    rows = label_rows(claim, claim.judge(measurement, params))
     return ClaimRun(claim, params, measurement, rows, time.perf_counter() - start)
 
 

@@ -26,6 +26,8 @@ class Claim:
             override them.
         measure: params -> measurement (dict of numpy arrays).
         judge: (measurement, params) -> list of :class:`CheckResult`.
+        covers: ids of the statements (:data:`lora_theory.claims.STATEMENTS`) the claim checks;
+            a row that names none checks ``covers[0]``.
     """
 
     id: str
@@ -39,3 +41,4 @@ class Claim:
     full: Mapping[str, Any]
     measure: Callable[[Mapping[str, Any]], dict] = field(repr=False)
     judge: Callable[[dict, Mapping[str, Any]], list] = field(repr=False)
+    covers: tuple[str, ...] = ()

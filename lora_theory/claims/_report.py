@@ -19,14 +19,15 @@ def results_frame(runs: Sequence[ClaimRun]):
 
     records = []
     for run in runs:
-        for row in run.rows:
+        for index, row in enumerate(run.rows, start=1):
             record = dataclasses.asdict(row)
+            record["row"] = f"{row.claim}.{index}"
             record["verdict"] = row.verdict
             record["paper"] = run.claim.paper
             record["theorem"] = run.claim.theorem
             record["wall_time_s"] = run.wall_time
             records.append(record)
-    columns = ["claim", "paper", "theorem", "check", "rule", "predicted", "mean", "spread", "margin", "verdict", "n", "wall_time_s"]
+    columns = ["claim", "row", "kind", "statement", "paper", "theorem", "check", "rule", "predicted", "mean", "spread", "margin", "verdict", "n", "wall_time_s"]
     return pd.DataFrame.from_records(records, columns=columns)
 
 
@@ -37,15 +38,18 @@ def _fmt(value: float) -> str:
 
 
 def format_table(runs: Sequence[ClaimRun]) -> str:
-    """The verify table as text, one row per check: claim, verdict, predicted, measured mean +- spread
-    over seeds, margin (>= 0 passes), and what is checked [verdict rule; number of instances]."""
-    header = f"{'claim':<5} {'verdict':<7} {'predicted':>9} {'measured (mean +- sd)':>21} {'margin':>9}  check [rule; n]"
+    """The verify table as text, one row per check.
+
+    Columns: row label (claim.row), verdict (PASS, FAIL, info or explore), predicted, measured mean
+    +- spread over seeds, margin (>= 0 passes), and what is checked [verdict rule; number of
+    instances]."""
+    header = f"{'row':<5} {'verdict':<7} {'predicted':>9} {'measured (mean +- sd)':>21} {'margin':>9}  check [rule; n]"
     lines = [header, "-" * len(header)]
     for run in runs:
-        for row in run.rows:
+        for index, row in enumerate(run.rows, start=1):
             measured = f"{_fmt(row.mean)} +- {_fmt(row.spread)}"
             lines.append(
-                f"{row.claim:<5} {row.verdict:<7} {_fmt(row.predicted):>9} {measured:>21} {_fmt(row.margin):>9}  "
+                f"{f'{row.claim}.{index}':<5} {row.verdict:<7} {_fmt(row.predicted):>9} {measured:>21} {_fmt(row.margin):>9}  "
                 f"{row.check} [{row.rule}; n={row.n}]"
             )
     return "\n".join(lines)

@@ -13,10 +13,18 @@ Kinds of checks (each :class:`CheckResult` says which rule it applies):
 
 The margin of a row is signed, in the units of the rule: >= 0 passes, < 0 (or NaN) fails.  The
 estimators the rules use (:func:`fit_slope`, :func:`tail_rate`) are here too.
+
+Every row has a ``kind``: ``"verdict"`` (PASS or FAIL), ``"info"`` (a reported quantity with no
+verdict, e.g. the constant hidden in a "<~": :func:`report`) or ``"explore"`` (a run outside the
+theorem's hypotheses, reported with its numbers and never counted as PASS: :func:`explore`).  A
+row may name the statement of ``shared/THEOREMS.md`` it checks (``statement``, an id of
+:data:`lora_theory.claims.STATEMENTS`); without one it checks its claim's first statement.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 
@@ -24,7 +32,10 @@ import numpy as np
 
 __all__ = [
     "CheckResult",
+    "KINDS",
     "Z_MC",
+    "report",
+    "explore",
     "at_most",
     "at_least",
     "law",
@@ -39,6 +50,9 @@ __all__ = [
     "sample_std",
     "nan_to_inf",
 ]
+
+#: the kinds of rows: judged, reported, and reported from outside the theorem's hypotheses.
+KINDS = ("verdict", "info", "explore")
 
 #: standard errors of margin in the Monte Carlo checks (two-sided p < 1e-4 for a true prediction).
 Z_MC = 4.0
@@ -58,7 +72,10 @@ class CheckResult:
         spread: standard deviation of the per-seed values (0 with one seed).
         margin: signed distance to failing, in the units of the rule; >= 0 passes.
         n: number of instances (runs or per-seed fits) behind the measurement.
-        informative: a reported quantity with no verdict (e.g. the constant hidden in a "<~").
+        kind: "verdict" (judged), "info" (reported, no verdict) or "explore" (outside the
+            theorem's hypotheses: reported, never PASS); see :data:`KINDS`.
+        statement: the id of the statement of ``shared/THEOREMS.md`` the row checks
+            (:data:`lora_theory.claims.STATEMENTS`); "" means the claim's first statement.
     """
 
     claim: str
@@ -69,16 +86,54 @@ class CheckResult:
     spread: float
     margin: float
     n: int
-    informative: bool = False
+    kind: str = "verdict"
+    statement: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+    @property
+    def informative(self) -> bool:
+        """True for rows without a verdict ("info" and "explore")."""
+        return self.kind != "verdict"
 
     @property
     def passed(self) -> bool:
-        """Informative rows (no verdict) pass; the others pass iff margin >= 0."""
+        """Rows without a verdict do not block; verdict rows pass iff margin >= 0 (NaN fails)."""
         return self.informative or bool(np.isfinite(self.margin) and self.margin >= 0)
 
     @property
     def verdict(self) -> str:
-        return "info" if self.informative else ("PASS" if self.passed else "FAIL")
+        """"PASS" / "FAIL" for verdict rows, else the kind ("info" or "explore")."""
+        return self.kind if self.informative else ("PASS" if self.passed else "FAIL")
+
+
+def report(claim, check, values, *, predicted=math.nan, rule="reported, no verdict", n=None, statement="") -> CheckResult:
+    """A reported row (kind "info"): mean and spread of ``values``, no verdict."""
+    values = np.asarray(values, np.float64)
+    return CheckResult(claim, check, rule, float(predicted), sample_mean(values) if values.size else math.nan,
+                       sample_std(values), math.nan, int(values.size if n is None else n), kind="info", statement=statement)
+
+
+def explore(claim, check, values, *, predicted=math.nan, rule="outside the hypotheses: reported, no verdict", n=None,
+            statement="") -> CheckResult:
+    """A row measured outside the theorem's hypotheses (kind "explore"): reported, never PASS.
+
+    ``check`` should say which hypothesis fails and by how much (e.g. "rho = 0.19 > 1/20")."""
+    row = report(claim, check, values, predicted=predicted, rule=rule, n=n, statement=statement)
+    return dataclasses.replace(row, kind="explore")
+
+
+def _tagged(rule):
+    """The rule with a keyword ``statement`` (the THEOREMS.md statement its row checks)."""
+
+    @functools.wraps(rule)
+    def tagged(*args, statement: str = "", **kwargs) -> CheckResult:
+        row = rule(*args, **kwargs)
+        return dataclasses.replace(row, statement=statement) if statement else row
+
+    return tagged
 
 
 def sample_std(values) -> float:
@@ -97,6 +152,7 @@ def nan_to_inf(value: float, sign: float = 1.0) -> float:
     return float(value) if np.isfinite(value) else sign * math.inf
 
 
+@_tagged
 def at_most(claim, check, per_seed, bound, *, predicted=None, rule=None) -> CheckResult:
     """Instance-wise: every value must be <= bound (NaN counts as a failure); margin = bound - max."""
     values = np.asarray(per_seed, np.float64)
@@ -113,6 +169,7 @@ def at_most(claim, check, per_seed, bound, *, predicted=None, rule=None) -> Chec
     )
 
 
+@_tagged
 def at_least(claim, check, per_seed, bound, *, predicted=None, rule=None) -> CheckResult:
     """Instance-wise: every value must be >= bound (NaN fails); margin = min - bound."""
     values = np.asarray(per_seed, np.float64)
@@ -129,6 +186,7 @@ def at_least(claim, check, per_seed, bound, *, predicted=None, rule=None) -> Che
     )
 
 
+@_tagged
 def law(claim, check, per_seed, predicted, tol, *, rule=None) -> CheckResult:
     """A fitted exponent/slope per seed; the seeds' mean must be within ``tol`` of the prediction."""
     values = np.asarray(per_seed, np.float64)
@@ -145,6 +203,7 @@ def law(claim, check, per_seed, predicted, tol, *, rule=None) -> CheckResult:
     )
 
 
+@_tagged
 def pooled_law(claim, check, x, y, predicted, tol, *, rule=None) -> CheckResult:
     """A law fitted on the seed-averaged curve: slope of mean_seeds(y) against mean_seeds(x).
 
@@ -168,6 +227,7 @@ def pooled_law(claim, check, x, y, predicted, tol, *, rule=None) -> CheckResult:
     )
 
 
+@_tagged
 def sign_law(claim, check, per_seed, *, positive: bool = True, rule=None) -> CheckResult:
     """A fitted slope whose sign is predicted: every seed's slope must have that sign."""
     values = np.asarray(per_seed, np.float64)
@@ -184,6 +244,7 @@ def sign_law(claim, check, per_seed, *, positive: bool = True, rule=None) -> Che
     )
 
 
+@_tagged
 def mc_equal(claim, check, samples, predicted, *, z=Z_MC, rel_floor=1e-9, rule=None) -> CheckResult:
     """Monte Carlo: |mean - predicted| <= z SE + rel_floor |predicted| (SE over seeds)."""
     samples = np.asarray(samples, np.float64)
@@ -201,6 +262,7 @@ def mc_equal(claim, check, samples, predicted, *, z=Z_MC, rel_floor=1e-9, rule=N
     )
 
 
+@_tagged
 def mc_at_most(claim, check, samples, bound, *, z=Z_MC, rel_floor=1e-9, rule=None) -> CheckResult:
     """Monte Carlo one-sided: mean <= bound + z SE + rel_floor |bound|."""
     samples = np.asarray(samples, np.float64)

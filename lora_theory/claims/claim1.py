@@ -91,4 +91,5 @@ CLAIM = Claim(
               alphas=(1e-3, 1e-2, 1e-1, 0.5), b0_scale=0.0, steps=1500, seeds=10, tol=1e-9),
     measure=measure,
     judge=judge,
+    covers=("LoRA-One Thm 3.1",),
 )

@@ -123,7 +123,7 @@ def judge(m, p):
         sample_std(d_law_seeds),
         float(d_tol - abs(d_law - p["law_slope"])) if d_tol is not None and np.isfinite(d_law) else math.nan,
         n_seeds,
-        informative=d_tol is None,
+        kind="info" if d_tol is None else "verdict",
     )
     return [
         law_row,
@@ -137,7 +137,7 @@ def judge(m, p):
             sample_std(ratios),
             math.nan,
             len(ratios),
-            informative=True,
+            kind="info",
         ),
         sign_law("2", "smaller alpha aligns better: slope of log min_t align_A_G vs log alpha^2", align_slopes),
         sign_law("2", "smaller alpha converges later: slope of t(risk <= conv_level risk_0) vs ln(1/alpha^2)", escape.ravel()),
@@ -150,7 +150,7 @@ def judge(m, p):
             sample_std(escape / escape_pred),
             math.nan,
             escape.size,
-            informative=True,
+            kind="info",
         ),
         sign_law(
             "2",
@@ -183,4 +183,5 @@ CLAIM = Claim(
               d_law_tol=0.35),
     measure=measure,
     judge=judge,
+    covers=("LoRA-One Thm 3.2", "LoRA-One Thm C.9 (r* <= r < 2 r*)"),
 )

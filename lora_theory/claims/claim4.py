@@ -85,7 +85,7 @@ def judge(m, p):
             sample_std(spread),
             math.nan,
             spread.size,
-            informative=True,
+            kind="info",
         ),
         CheckResult(
             "4",
@@ -96,7 +96,7 @@ def judge(m, p):
             sample_std(precgd_rates),
             math.nan,
             precgd_rates.size,
-            informative=True,
+            kind="info",
         ),
         law(
             "4",
@@ -128,4 +128,5 @@ CLAIM = Claim(
               gd_exponent=theory.GD_RATE_KAPPA_EXPONENT, slope_tol=0.1),
     measure=measure,
     judge=judge,
+    covers=("LoRA-One App. C.3", "LoRA-One App. C.2"),
 )

@@ -226,4 +226,5 @@ CLAIM = Claim(
               seeds=100, limit_tol=1e-8, rate_tol=1e-6, plateau_tol=0.1, optimum_tol=1e-3, frozen_side_dim=None),
     measure=measure,
     judge=judge,
+    covers=("HRP H5", "HRP H1", "HRP H2", "HRP H3", "HRP H4"),
 )

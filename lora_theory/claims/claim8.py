@@ -53,6 +53,7 @@ positive).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from statistics import NormalDist
@@ -217,7 +218,7 @@ def _ratio_row(check, losses, risks):
         sample_std(ratio),
         math.nan,
         int(ratio.size),
-        informative=True,
+        kind="info",
     )
 
 
@@ -250,7 +251,8 @@ def judge(m, p):
             )
             if noise == 0.0:
                 rows.append(_ratio_row(f"{model}, {name}: test_loss / risk", losses[:, i][checked], risks[:, i][checked]))
-    return rows
+    return [dataclasses.replace(row, statement=f"LoRA-One Sec. 2 ({'ReLU' if row.check.startswith('relu') else 'linear'})")
+            for row in rows]
 
 
 _COMMON = dict(r_star=2, singular_values=(1.0, 0.5), noise=0.0, lr=0.5, alpha=1e-2, linear_rank=4, relu_rank=2,
@@ -275,4 +277,5 @@ CLAIM = Claim(
     full=dict(_COMMON, d=30, k=30, n_test=20_000, steps=100, log_every=5, seeds=10),
     measure=measure,
     judge=judge,
+    covers=("LoRA-One Sec. 2 (linear)", "LoRA-One Sec. 2 (ReLU)"),
 )

@@ -88,26 +88,15 @@ def reproduce(*, quick: bool = False, out_dir=DEFAULT_OUT, figures_dir=DEFAULT_F
     return times
 
 
-def _quick_compile_flags() -> None:
-    """``--quick``: XLA's CPU backend at optimisation level 0 (``XLA_FLAGS``), unless set already.
-
-    Compilation is nearly all of a quick run (each program runs for well under a second), and
-    level 0 halves its CPU time.  Only effective before JAX's backend starts, i.e. from the CLI.
-    """
-    import os
-
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_backend_optimization_level" not in flags:
-        os.environ["XLA_FLAGS"] = (flags + " --xla_backend_optimization_level=0").strip()
-
-
 def _progress(args) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
 def _run_command(args) -> int:
     if args.quick:
-        _quick_compile_flags()
+        from ..cache import quick_compile_flags
+
+        quick_compile_flags()
     enable_compilation_cache()
     config = make_config(args.name, quick=args.quick, seeds=args.seeds, overrides=args.set or ())
     start = time.perf_counter()
@@ -126,7 +115,9 @@ def _plot_command(args) -> int:
 
 def _reproduce_command(args) -> int:
     if args.quick:
-        _quick_compile_flags()
+        from ..cache import quick_compile_flags
+
+        quick_compile_flags()
     enable_compilation_cache()
     log = (lambda *a, **k: None) if args.quiet else print
     reproduce(quick=args.quick, out_dir=args.out, figures_dir=args.figures_dir, progress=_progress(args), log=log)

@@ -41,10 +41,13 @@ def add_commands(subparsers) -> None:
 
 
 def verify_command(args) -> int:
+    from ..cache import enable_compilation_cache, quick_compile_flags
+
+    if args.quick:
+        quick_compile_flags()
     import jax
 
-    from ..cache import enable_compilation_cache
-    from ..claims import claim_ids, format_table, get_claim, results_frame, run_claim
+    from ..claims import claim_ids, coverage, format_coverage, format_table, get_claim, results_frame, run_claim
     from ..config import ConfigError
     from ..results import write_results
 
@@ -75,10 +78,13 @@ def verify_command(args) -> int:
         "params": {run.claim.id: run.params for run in runs},
         "wall_time_s": wall,
         "passed": bool(all(run.passed for run in runs)),
+        "coverage": coverage(runs),
     }
     name = args.name or ("verify_quick" if args.quick else "verify")
     parquet, _ = write_results(df, args.out, name, metadata)
     print(format_table(runs))
+    print("\ncoverage: the statements of shared/THEOREMS.md and the rows that check them")
+    print(format_coverage(runs))
     failed = df[df["verdict"] == "FAIL"]
     summary = "all checks pass" if failed.empty else f"{len(failed)} check(s) FAIL (claims {', '.join(sorted(set(failed['claim'])))})"
     print(f"\n{summary}; {len(ids)} claim(s), {size} size, {wall:.1f} s on {jax.default_backend()}; results: {parquet}")
