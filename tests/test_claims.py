@@ -387,10 +387,16 @@ def test_verify_cli_prints_writes_and_exits_nonzero_on_failure(tmp_path, capsys,
     assert "PASS" in out and "all checks pass" in out
     df = pd.read_parquet(tmp_path / "verify_quick.parquet")
     assert list(df["claim"]) == ["1"] and list(df["verdict"]) == ["PASS"]
-    for column in ["predicted", "mean", "spread", "margin", "rule", "check"]:
+    for column in ["predicted", "mean", "spread", "margin", "rule", "check", "row", "kind", "statement"]:
         assert column in df.columns
+    assert list(df["row"]) == ["1.1"] and list(df["statement"]) == ["LoRA-One Thm 3.1"]
+    # the coverage table: one line per statement of THEOREMS.md, Thm 3.1 checked by row 1.1
+    coverage_text = out.split("coverage:")[1]
+    assert len([line for line in coverage_text.splitlines() if line.startswith(("LoRA-One", "HRP"))]) == len(claims.STATEMENTS)
+    assert any(line.startswith("LoRA-One Thm 3.1") and "PASS" in line and "1.1" in line for line in coverage_text.splitlines())
     meta = json.loads((tmp_path / "verify_quick.json").read_text())
     assert meta["passed"] is True and meta["size"] == "quick" and "jax_version" in meta
+    assert {rec["statement"] for rec in meta["coverage"]} == {s.id for s in claims.STATEMENTS}
 
     wrong = dataclasses.replace(claims.get_claim("1"), quick={**claims.get_claim("1").quick, "b0_scale": 1.0})
     monkeypatch.setattr(claims, "CLAIMS", tuple(wrong if c.id == "1" else c for c in claims.CLAIMS))

@@ -1,7 +1,11 @@
-"""The claims registry: every theorem of LoRA-One and HRP as a measured check.
+"""The claims registry: the statements of LoRA-One and HRP that a simulation can check, as measured checks.
+
+Which statements of ``shared/THEOREMS.md`` are checked, by which rows, and which are not (and
+why) is :data:`STATEMENTS` and the coverage table (:func:`coverage`, printed at the end of
+``lora-theory verify``).
 
 One :class:`Claim` per claim of the SPEC (section "Claims"), one module per claim
-(:mod:`~lora_theory.claims.claim1` ... :mod:`~lora_theory.claims.claim7`): its paper, theorem, a
+(:mod:`~lora_theory.claims.claim1` ... :mod:`~lora_theory.claims.claim8`): its paper, theorem, a
 one-sentence statement, the measured quantity, the prediction (a function in
 :mod:`lora_theory.theory`), the experiment at two sizes (``quick``: seconds, ``full``: minutes)
 and the verdict rule.  Running a claim is two steps, kept apart so that a test can feed the
@@ -15,7 +19,8 @@ and the verdict rule.  Running a claim is two steps, kept apart so that a test c
   Carlo expectations; the margin of a row is signed: >= 0 passes).
 
 The shared experiment helpers are in :mod:`~lora_theory.claims._common`, the verify table's
-formatting in :mod:`~lora_theory.claims._report`.
+formatting in :mod:`~lora_theory.claims._report`, the statements and the coverage table in
+:mod:`~lora_theory.claims._statements`.
 """
 
 from __future__ import annotations
@@ -145,7 +150,7 @@ def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, *
     """Measure and judge one claim.
 
     Args:
-        claim_id: "1" .. "7".
+        claim_id: "1" .. "8".
         size: 'quick' or 'full'.
         seeds: number of seeds (default: the size's).
         **overrides: experiment or prediction parameters replacing the size's defaults.

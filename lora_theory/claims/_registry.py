@@ -13,7 +13,7 @@ class Claim:
     """One claim of the papers as a measured check.
 
     Attributes:
-        id: "1" .. "7" (the SPEC's numbering).
+        id: "1" .. "8" (the SPEC's numbering).
         paper: "LoRA-One" or "HRP".
         theorem: theorem or section (LoRA-One: ICML version's numbering).
         statement: the claim in one sentence.

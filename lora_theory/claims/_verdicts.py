@@ -63,7 +63,7 @@ class CheckResult:
     """One row of the verify table.
 
     Attributes:
-        claim: claim id ("1" .. "7").
+        claim: claim id ("1" .. "8").
         check: what is checked, in words.
         rule: the verdict rule (what ``margin`` measures).
         predicted: the predicted value (a bound, a rate, an exponent, or the threshold).

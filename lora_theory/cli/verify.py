@@ -3,7 +3,10 @@
 ``verify [--quick] [--claim ID ...] [--seeds S] [--out DIR]`` measures every claim of
 :mod:`lora_theory.claims` (or the chosen ones) at the quick or full size, prints one row per check
 (claim, predicted, measured mean +- spread over seeds, margin, verdict), writes the table as
-Parquet + JSON with :func:`lora_theory.results.write_results`, and exits 1 if any check fails.
+Parquet + JSON with :func:`lora_theory.results.write_results`, then the coverage table (each
+statement of ``shared/THEOREMS.md`` and the rows that check it, or why none does), and exits 1 if
+any check fails.  ``--quick`` compiles at XLA optimisation level 0
+(:func:`~lora_theory.cache.quick_compile_flags`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def add_commands(subparsers) -> None:
     """Add the ``verify`` subcommand."""
     p = subparsers.add_parser(
         "verify",
-        help="check every claim of LoRA-One and HRP numerically; prints the verdict table",
+        help="check the claims of LoRA-One and HRP numerically; prints the verdict and coverage tables",
         description="Measure each claim of the registry (lora_theory.claims) and compare it with the "
         "theory's prediction. Exits 1 if a check fails.",
     )
