@@ -220,12 +220,21 @@ def test_claims_observables_through_train_equal_the_engine_metrics_through_simul
 # ---------------------------------------------------------------------------------------------
 
 
-def test_claim1_quick_passes_and_a_nonzero_B0_fails():
+def test_claim1_quick_passes_and_its_verdict_fails_for_the_mirrored_statement_or_outside_the_hypotheses():
     run = claims.run_claim("1", "quick")
     assert run.passed, claims.format_table([run])
-    assert np.asarray(run.measurement["sin_B_G"]).shape == (4, 3, 301)
-    wrong = claims.run_claim("1", "quick", b0_scale=1.0)  # B_0 != 0: outside G's row space at once
+    # seeds x (noise 0, 0.1) x (3 alphas x 2 step sizes) x steps
+    assert np.asarray(run.measurement["sin_B_G"]).shape == (4, 12, 301)
+    assert [row.kind for row in run.rows] == ["verdict", "explore"]
+    assert "label noise 0.1" in run.rows[1].check and run.rows[1].mean > 0.1  # G full rank: B leaves row(G)
+    # the mirrored statement (A_t stays in col(G)) is false from a random A_0: the same rule fails
+    assert _verdicts(_rejudge(run, factor="A")) == ["FAIL"]
+    # B_0 != 0: every run is outside the hypotheses, so no verdict instance (FAIL), and an explore row
+    wrong = claims.run_claim("1", "quick", b0_scale=1.0)
     assert _verdicts(wrong.rows) == ["FAIL"]
+    assert any(row.kind == "explore" and "B_0 != 0" in row.check and row.mean > 1e-3 for row in wrong.rows)
+    # a rank tolerance that lets the noisy runs in: their sines (~0.5) fail the verdict
+    assert _verdicts(_rejudge(run, rank_tol=1.0)) == ["FAIL"]
 
 
 def test_claim2_quick_passes_and_fails_with_a_wrong_law_or_a_large_init():
