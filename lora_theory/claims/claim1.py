@@ -29,7 +29,7 @@ from ..inits import random_init
 from ..metrics import align_A, align_B
 from ..models.linear import make_linear_problem, target_spectrum
 from ..optimizers import gd
-from ._common import DTYPE, f64, grid_map, seed_keys, seed_list
+from ._common import DTYPE, f64, seed_keys, seed_list
 from ._registry import Claim
 from ._verdicts import at_most, explore
 
