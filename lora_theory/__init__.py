@@ -27,10 +27,6 @@ from .claims import ClaimRun as ClaimRun
 from .claims import claim_ids as claim_ids
 from .claims import get_claim as get_claim
 from .claims import run_claim as run_claim
-from .claims.claim7 import CLAIM7_KAPPAS as CLAIM7_KAPPAS
-from .claims.claim7 import Claim7Measurement as Claim7Measurement
-from .claims.claim7 import claim7_config as claim7_config
-from .claims.claim7 import measure_claim7 as measure_claim7
 from .config import DTYPES as DTYPES
 from .config import DYNAMIC_FIELDS as DYNAMIC_FIELDS
 from .config import FIELD_SPECS as FIELD_SPECS
@@ -113,4 +109,5 @@ from .results import write_results as write_results
 from .sweep import progress_bar as progress_bar
 from .sweep import run_sweep as run_sweep
 from .sweep import sweep_fingerprint as sweep_fingerprint
+from .theory import relu_precgd_population_rate as relu_precgd_population_rate
 from .theory import relu_precgd_rate_bound as relu_precgd_rate_bound

@@ -175,7 +175,7 @@ def _claims_observe(problem, objective, factors):
         "align_B_G": claim1.observe(problem, objective, factors),
         "align_A_G": claim2.observe(problem, objective, factors)[0],
         "rel_err": claim5.observe(problem, objective, factors),
-        "rel_err_claim7": claim7.observe(problem, objective, factors)["rel_err"],
+        "risk_claim7": claim7.observe(problem, objective, factors)["risk"],
     }
 
 
@@ -321,12 +321,41 @@ def test_claim6_quick_passes_and_fails_with_the_wrong_frozen_side():
     assert "FAIL" in _verdicts(_rejudge(run, preheat_ranks=(16, 32, 32, 32)))
 
 
-@pytest.mark.skipif("7" not in claims.claim_ids(), reason="claim 7 comes with the nonlinear model")
-def test_claim7_quick_passes_and_fails_with_a_wrong_rate():
+def test_claim7_quick_passes_and_each_verdict_row_fails_with_a_wrong_prediction_or_setting():
     run = claims.run_claim("7", "quick")
     assert run.passed, claims.format_table([run])
-    rows = _rejudge(run, predicted_error_rate=0.5)  # much faster than 1 - eta/4 = 0.875
-    assert _verdicts(rows)[0] == "FAIL"
+    # verdict rows: absolute bound, relative bound, kappa exponent (inside the premises);
+    # population rate 1 - eta/2, rho_0 ~ sqrt(d/N) (the suite's laws, the whole N sweep)
+    assert _verdicts(run.rows) == ["PASS"] * 5
+    assert "runs inside" in run.rows[0].check and run.rows[0].n > 0
+    # the absolute bound with rho = 1/200 instead of 1/20: the measured rho_0 (0.02-0.04) is above it
+    assert _verdicts(_rejudge(run, bound_rho=1 / 200)) == ["FAIL", "PASS", "PASS", "PASS", "PASS"]
+    # a rate faster than the measured 0.75 (1 - 0.6 eta instead of 1 - eta/4): both envelopes are exceeded
+    assert _verdicts(_rejudge(run, predicted_error_rate=0.7)) == ["FAIL", "FAIL", "PASS", "PASS", "PASS"]
+    # a kappa-dependent claim (gd's law, 1 - rate ~ 1/kappa) is not what precgd does
+    assert _verdicts(_rejudge(run, kappa_exponent=theory.GD_RATE_KAPPA_EXPONENT)) == ["PASS", "PASS", "FAIL", "PASS", "PASS"]
+    # the population limit: the theorem's bound 1 - eta/4 is not it, nor a curvature 4% off 1/2
+    for wrong in (lt.relu_precgd_rate_bound(0.5), 0.76):
+        assert _verdicts(_rejudge(run, predicted_population_rate=wrong)) == ["PASS", "PASS", "PASS", "FAIL", "PASS"]
+    # rho_0 falls like sqrt(d/N), not like d/N
+    assert _verdicts(_rejudge(run, init_exponent=-1.0)) == ["PASS", "PASS", "PASS", "PASS", "FAIL"]
+    # a premise rho <= 1/200 leaves no run inside: the premise rows fail ("none inside"), the laws do not
+    none = _rejudge(run, premise_rho=1 / 200)
+    assert _verdicts(none) == ["FAIL", "FAIL", "FAIL", "PASS", "PASS"] and "0 of 24 runs inside" in none[0].check
+    # every row that reports outside the hypotheses is informative, never a verdict
+    outside = [row for row in run.rows if "outside the hypotheses" in row.check]
+    assert len(outside) == 4 and all(row.kind == "explore" for row in outside)
+    assert {row.statement for row in run.rows} == {"LoRA-One Thm 4.2", "LoRA-One Lemma D.5", "LoRA-One Assumption 4.1"}
+
+
+def test_claim7_too_few_samples_leave_no_run_inside_the_premises():
+    """At N/d <= 128 (d = 10) no run has rho_0 <= 1/20: the premise rows have nothing to judge and FAIL."""
+    run = claims.run_claim("7", "quick", n_ratios=(32, 128), law_min_ratio=32, steps=20)
+    verdicts = _verdicts(run.rows)
+    assert verdicts[:3] == ["FAIL"] * 3 and "0 of 12 runs inside (N/d = none)" in run.rows[0].check
+    assert all(math.isnan(row.mean) for row in run.rows[:2])
+    rho_ok = claim7.premises(run.measurement, run.params)["rho_ok"]
+    assert not rho_ok.any()
 
 
 def test_claim8_predictions_and_bonferroni_z_on_known_values():

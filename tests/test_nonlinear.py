@@ -1,4 +1,4 @@
-"""The nonlinear (ReLU-type) model: gradients vs autodiff, identity == linear, ReLU at 0, batching, claim 7."""
+"""The nonlinear (ReLU-type) model: gradients vs autodiff, identity == linear, ReLU at 0, batching, claim 7's parts."""
 
 import jax
 import jax.numpy as jnp
@@ -209,36 +209,33 @@ def test_cli_train_relu_end_to_end(tmp_path, capsys):
     assert "relu, leaky_relu, tanh, gelu, identity" in capsys.readouterr().err
 
 
-def test_claim7_rate_bound_function():
+def test_claim7_theory_functions():
+    from lora_theory.theory import relu
+
     assert lt.relu_precgd_rate_bound(0.5) == 0.875
     assert lt.relu_precgd_rate_bound(0.2) == pytest.approx(0.95)
     with pytest.raises(ValueError):
         lt.relu_precgd_rate_bound(float("nan"))
+    assert lt.relu_precgd_population_rate(0.5) == 0.75  # the ReLU Hessian I/2 halves the linear model's eta
+    assert lt.relu_precgd_population_rate(0.5) < lt.relu_precgd_rate_bound(0.5)  # the theorem's bound is above it
+    with pytest.raises(ValueError):
+        lt.relu_precgd_population_rate(1.5)  # there |1 - eta| > 1 - eta/2: the core mode is the slow one
+    assert relu.THM42_RHO == 0.05
+    np.testing.assert_allclose(relu.relu_precgd_error_bound([0, 2], 0.5, 0.05, 2.0), [0.1, 0.025])
+    assert float(relu.assumption41_shift_bound(2.0, 2)) == 0.25
+    assert float(relu.thm42_sample_eps(2.0, 2, 16)) == pytest.approx(1 / 16)
 
 
-def test_claim7_spectral_precgd_converges_linearly_and_beats_random_gd():
-    """LoRA-One Thm 4.2 at quick size (d = k = 20, r = r_star = 2, N = 32 d, eta = 0.5, 100 steps).
+def test_claim7_instances_are_the_models_problems():
+    """Claim 7 builds its problems on one nested draw of X; they are make_nonlinear_problem's on that X."""
+    from lora_theory.claims import claim7
 
-    The error rate sqrt(rho_risk) of every seed is below the bound 1 - eta/4 = 0.875 (measured:
-    0.81-0.84), the same across kappa in {1, 10, 100}, and random + gd is >= 100x worse after
-    the same 100 steps (median; every seed once kappa >= 10, where gd's rate depends on kappa).
-    """
-    m = lt.measure_claim7(quick=True, seeds=8)
-    assert m.error_rate.shape == (8, 3)
-    assert np.all(np.isfinite(m.error_rate))
-    assert np.all(m.error_rate <= m.predicted_error_rate - 0.02)  # a stated margin under the bound
-    np.testing.assert_allclose(m.error_rate, np.sqrt(m.risk_rate))
-    per_kappa = m.error_rate.mean(axis=0)
-    assert np.ptp(per_kappa) < 0.01  # independent of kappa
-    assert np.all(m.envelope < 1.0)  # e_t <= (1 - eta/4)^t e_0 at every logged step t >= 1
-    assert np.all(np.median(m.ratio, axis=0) >= 100.0)
-    assert np.all(m.ratio[:, m.kappas >= 10] >= 1e4)  # every seed; kappa = 1: the median only
-    assert np.all(m.rel_err_spectral_precgd < 1e-7)
-    rows = m.check_rows()
-    assert [row.get("kind", "verdict") for row in rows] == ["verdict"] * 4 + ["info"] * 2
-    assert all(row["margin"] >= 0 for row in rows[:4]) and m.summary()["holds"] is True
-    # the verdict can fail: a rate above the bound, or a kappa-dependent rate, is caught
-    slow = m._replace(error_rate=m.error_rate + 0.06)
-    assert slow.check_rows()[0]["margin"] < 0 and slow.summary()["holds"] is False
-    tilted = m._replace(error_rate=m.error_rate * np.array([1.0, 0.98, 0.96]))
-    assert tilted.check_rows()[1]["margin"] < 0
+    problem = nonlinear_problem(noise=0.0)
+    mine = claim7.relu_instance(problem.W0, problem.dW_left, problem.dW_singular_values, problem.dW_right,
+                                problem.X, problem.X @ problem.W0)
+    for name in ("dW", "Y", "G", "loss_W0"):
+        np.testing.assert_allclose(getattr(mine, name), getattr(problem, name), rtol=1e-12, atol=1e-14, err_msg=name)
+    init = lt.initialise(problem, "spectral", rank=2, key=jax.random.key(0), gamma=2.0)
+    a = lt.train(problem, init, lt.precgd(0.5), steps=10, observe=claim7.observe).metrics["risk"]
+    b = lt.train(mine, init, lt.precgd(0.5), steps=10, observe=claim7.observe).metrics["risk"]
+    np.testing.assert_allclose(a, b, rtol=1e-10)

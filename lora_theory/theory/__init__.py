@@ -28,6 +28,7 @@ from .linear import sample_size_exponent as sample_size_exponent
 from .linear import spectral_init_error_bound as spectral_init_error_bound
 from .linear import thm33_conclusion as thm33_conclusion
 from .linear import thm33_premise_eps as thm33_premise_eps
+from .relu import relu_precgd_population_rate as relu_precgd_population_rate
 from .relu import relu_precgd_rate_bound as relu_precgd_rate_bound
 from .relu import relu_test_loss_bound as relu_test_loss_bound
 
@@ -52,5 +53,6 @@ __all__ = [
     "eckart_young_loss",
     "hrp_loss_bound",
     "relu_precgd_rate_bound",
+    "relu_precgd_population_rate",
     "relu_test_loss_bound",
 ]
