@@ -45,6 +45,7 @@ __all__ = [
     "lora_ga_init",
     "lora_sb_init",
     "hrp_init",
+    "hrp_init_over_ranks",
     "oracle_init",
     "preheat",
 ]
@@ -246,7 +247,8 @@ def hrp_init(
     HRP has no public code; these choices (the scaling, the preheat learning rate, discarding the
     preheated update) are this suite's, and are parameters.
     """
-    d, k = problem.W0.shape
+    if variant not in _HRP_VARIANTS:
+        raise ValueError(f"hrp variant must be one of {_HRP_VARIANTS}, got {variant!r}")
     start = random_init(problem, preheat_rank, key=key, alpha=alpha)
     hot = preheat(
         problem,
@@ -257,18 +259,70 @@ def hrp_init(
         damping=preheat_damping,
         train_factors=preheat_train_factors,
     )
+    return _hrp_from_preheated(hot, rank, alpha, variant)
+
+
+def _hrp_from_preheated(hot: LoRAFactors, rank: int, alpha, variant: str) -> LoRAInit:
+    """HRP's rank-r init from the preheated factors: the SVD of A_p B_p from thin QRs of A_p, B_p^T."""
     Q_A, R_A = jnp.linalg.qr(hot.A)
     Q_B, R_B = jnp.linalg.qr(hot.B.T)
     u, s, vt = _svd(R_A @ R_B.T)
     U_r, s_r, V_r = Q_A @ u[:, :rank], s[:rank], Q_B @ vt[:rank].T
     if variant == "directions":
-        A, B = _directions(U_r, k, alpha)
-    elif variant == "singular_values":
+        A, B = _directions(U_r, hot.B.shape[1], alpha)
+    else:  # "singular_values"
         root = jnp.sqrt(s_r)
         A, B = U_r * root, root[:, None] * V_r.T
-    else:
-        raise ValueError(f"hrp variant must be one of {_HRP_VARIANTS}, got {variant!r}")
     return LoRAInit(A, B, _no_offset(A, B))
+
+
+def hrp_init_over_ranks(
+    problem,
+    rank: int,
+    *,
+    key: jax.Array,
+    alpha,
+    preheat_ranks: tuple[int, ...],
+    preheat_steps: int,
+    preheat_lr,
+    preheat_optimizer: str = "gd",
+    preheat_damping=0.0,
+    preheat_train_factors: str = "both",
+    variant: str = "directions",
+) -> LoRAInit:
+    """:func:`hrp_init` for several preheat ranks p at once, in one compiled preheat loop.
+
+    One random start at p_max = max(preheat_ranks) (A_p_max with N(0, alpha^2) entries: the same
+    draw as ``hrp_init(..., preheat_rank=p_max)``); the rank-p start is its first p columns, the
+    others zeroed, and B = 0.  Zero columns of A with the matching zero rows of B stay zero under
+    gd and precgd (their gradients and preconditioned updates vanish), so each preheat is exactly
+    a rank-p preheat, and one loop, vmapped over the ranks' masks, runs them all.  The starts are
+    nested (common random numbers across p); at p = p_max the result is ``hrp_init``'s.
+
+    Returns:
+        A :class:`LoRAInit` whose arrays have a leading axis, one entry per preheat rank.
+    """
+    if variant not in _HRP_VARIANTS:
+        raise ValueError(f"hrp variant must be one of {_HRP_VARIANTS}, got {variant!r}")
+    ranks = tuple(int(p) for p in preheat_ranks)
+    if not ranks or min(ranks) < rank:
+        raise ValueError(f"preheat_ranks must be non-empty and each >= rank = {rank}, got {ranks}")
+    start = random_init(problem, max(ranks), key=key, alpha=alpha)
+    masks = jnp.asarray([[float(j < p) for j in range(max(ranks))] for p in ranks], start.A.dtype)
+
+    def one(mask):
+        hot = preheat(
+            problem,
+            LoRAFactors(start.A * mask, start.B * mask[:, None]),
+            steps=preheat_steps,
+            optimizer=preheat_optimizer,
+            lr=preheat_lr,
+            damping=preheat_damping,
+            train_factors=preheat_train_factors,
+        )
+        return _hrp_from_preheated(hot, rank, alpha, variant)
+
+    return jax.vmap(one)(masks)
 
 
 

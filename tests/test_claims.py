@@ -309,16 +309,43 @@ def test_claim5_population_inits_start_away_from_the_minimiser():
     assert np.max(at_dW.measurement["population_rel_err"][:, inits.index("lora_sb"), 0]) < 1e-12
 
 
-def test_claim6_quick_passes_and_fails_with_the_wrong_frozen_side():
+def _failing_rows(rows):
+    """The table labels (1-based row numbers, as ``6.N``) of the verdict rows that FAIL."""
+    return [index for index, row in enumerate(rows, start=1) if not row.informative and not row.passed]
+
+
+def test_claim6_quick_passes_and_each_verdict_row_fails_with_a_wrong_prediction_or_setting():
+    """Rows (quick): 1 H1 limit; 2-3 asymmetric oracle (final, rate); 4-5 classic wise init (final,
+    per-mode rate); 6 H3; 7-9 HRP asymmetric preheat (decrease in p, Ky Fan at p = 8, 16);
+    10-11 HRP classic preheat (beats random, improves with p); 12 explore; 13 effective-rank
+    sweep; 14 info; 15-16 plateau; 17 small init reaches L_EY."""
     run = claims.run_claim("6", "quick")
     assert run.passed, claims.format_table([run])
-    # the frozen factor is A (d x r): n = d = 32.  With n = k = 48 the expectation is wrong.
-    rows = _rejudge(run, frozen_side_dim=48)
-    wrong = {row.check: row.verdict for row in rows}
-    assert wrong[next(c for c in wrong if c.startswith("Gaussian frozen A"))] == "FAIL"
-    assert wrong[next(c for c in wrong if c.startswith("flat spectrum"))] == "FAIL"
-    # and HRP's preheat ranks (4, 8, 16, 32) do not reach the bounds of ranks (16, 32, 32, 32)
-    assert "FAIL" in _verdicts(_rejudge(run, preheat_ranks=(16, 32, 32, 32)))
+    kinds = [row.kind for row in run.rows]
+    assert kinds[11] == "explore" and kinds[13] == "info" and kinds.count("verdict") == 15
+    statements = [row.statement for row in run.rows]
+    assert statements[0] == "HRP H1" and set(statements[1:5]) == {"HRP H2"} and statements[5] == "HRP H3"
+    assert set(statements[6:14]) == {"HRP H5"} and set(statements[14:]) == {"HRP H4"}
+    # wrong predictions, the same measurement
+    assert _failing_rows(_rejudge(run, b_lr=0.4)) == [3]  # asymmetric oracle rate (1 - eta c^2)^2 at the wrong eta
+    assert _failing_rows(_rejudge(run, wise_rate_order=0)) == [5]  # gradient-flow balance: off by up to 3e-3
+    wrong_n = _rejudge(run, frozen_side_dim=48)  # n = k instead of d: (1 - r/n) is wrong (and p = 32 < n gains a row)
+    assert _failing_rows(wrong_n) == [6] and len(wrong_n) == len(run.rows) + 1
+    # p labelled in reverse: HRP's loss would have to grow with p; the p = 16 bound gets p = 8's data
+    assert _failing_rows(_rejudge(run, preheat_ranks=(32, 16, 8, 4))) == [7, 9, 11]
+    # preheat ranks (4, 8, 16) said to be (4, 16, 24): they do not reach those ranks' Ky Fan bounds
+    assert _failing_rows(_rejudge(run, preheat_ranks=(4, 16, 24, 32))) == [8, 9]
+    # r* labelled in reverse: the gain would have to grow with the effective rank
+    assert _failing_rows(_rejudge(run, effective_ranks=(32, 16, 8))) == [13]
+    # wrong settings, re-run (traced values: the compiled program is reused)
+    assert _failing_rows(claims.run_claim("6", "quick", b_lr=0.005).rows) == [1, 2]  # B far from its limit
+    assert _failing_rows(claims.run_claim("6", "quick", wise_lr=0.001).rows) == [4, 5]  # no convergence, no deep tail
+    # no preheat (lr 0): HRP's directions are a random subspace of span(A_p), the same for every p
+    assert _failing_rows(claims.run_claim("6", "quick", preheat_lr=0.0).rows) == [10, 11, 13]
+    # the 'large' init small too: it leaves the random value
+    assert _failing_rows(claims.run_claim("6", "quick", classic_alphas=(1e-3, 1e-3)).rows) == [15, 16]
+    # the small init with a 200x smaller step: it has not escaped by T
+    assert _failing_rows(claims.run_claim("6", "quick", classic_lrs=(0.01, 0.001)).rows) == [17]
 
 
 def test_claim7_quick_passes_and_each_verdict_row_fails_with_a_wrong_prediction_or_setting():

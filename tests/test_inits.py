@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import lora_theory as lt
@@ -84,6 +85,46 @@ def test_hrp_directions_and_singular_values():
     assert float(lt.align_A(directions.A, problem.dW_left)) < 1e-3
     kept = lt.initialise(problem, "hrp", variant="singular_values", **common)
     assert relative_error(kept.A @ kept.B, problem.dW) < 1e-3
+
+
+def test_hrp_classic_preheat_is_gd_on_both_factors():
+    """preheat_train_factors='both' (the default) is HRP's own procedure: a few GD steps of classic
+    rank-p LoRA from random (both factors move), then the top-r left singular vectors of A_p B_p."""
+    problem = population_problem(d=10, k=8, r_star=4, kappa=5.0)
+    key, alpha, eta, p, r = jax.random.key(2), 0.3, 0.5, 5, 2
+    init = lt.initialise(problem, "hrp", rank=r, key=key, alpha=alpha, preheat_rank=p, preheat_steps=2, preheat_lr=eta,
+                         preheat_optimizer="gd", preheat_train_factors="both")
+    A = np.asarray(lt.initialise(problem, "random", rank=p, key=key, alpha=alpha).A)
+    A0, B, M = A.copy(), np.zeros((p, 8)), np.asarray(problem.dW)
+    for _ in range(2):
+        R = A @ B - M
+        A, B = A - eta * R @ B.T, B - eta * A.T @ R
+    assert np.linalg.norm(A - A0) > 1e-3  # A trains too (its gradient is 0 only at step 0, where B = 0)
+    U = np.linalg.svd(A @ B)[0][:, :r]
+    assert float(lt.align_A(init.A, jnp.asarray(U))) < 1e-10
+
+
+@pytest.mark.parametrize("optimizer,factors", [("gd", "both"), ("precgd", "B")])
+def test_hrp_init_over_ranks_is_one_preheat_per_rank_from_nested_starts(optimizer, factors):
+    from lora_theory.inits import hrp_init_over_ranks
+
+    problem = population_problem(d=12, k=10, r_star=6, kappa=5.0)
+    key, alpha, r, ranks = jax.random.key(5), 0.3, 2, (2, 4, 8)
+    kw = dict(alpha=alpha, preheat_steps=3, preheat_lr=0.4, preheat_optimizer=optimizer, preheat_damping=1e-12,
+              preheat_train_factors=factors)
+    batch = hrp_init_over_ranks(problem, r, key=key, preheat_ranks=ranks, **kw)
+    assert batch.A.shape == (3, 12, r) and float(jnp.max(jnp.abs(batch.B))) == 0.0
+    start = lt.initialise(problem, "random", rank=max(ranks), key=key, alpha=alpha).A
+    for i, p in enumerate(ranks):  # zero-padded columns stay zero: exactly a rank-p preheat from start[:, :p]
+        hot = lt.preheat(problem, lt.LoRAFactors(start[:, :p], jnp.zeros((p, 10))), steps=3, optimizer=optimizer,
+                         lr=0.4, damping=1e-12, train_factors=factors)
+        U = jnp.linalg.svd(hot.A @ hot.B)[0][:, :r]
+        assert float(lt.align_A(batch.A[i], U)) < 1e-9
+        assert jnp.allclose(batch.A[i].T @ batch.A[i], alpha**2 * 12 * jnp.eye(r), atol=1e-12)
+    single = lt.initialise(problem, "hrp", rank=r, key=key, preheat_rank=max(ranks), **kw)  # p_max: hrp_init's own
+    assert float(lt.align_A(batch.A[-1], single.A / jnp.linalg.norm(single.A[:, 0]))) < 1e-10
+    with pytest.raises(ValueError, match="preheat_ranks"):
+        hrp_init_over_ranks(problem, 3, key=key, preheat_ranks=(2, 4), **kw)
 
 
 def test_oracle_directions():

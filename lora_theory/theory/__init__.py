@@ -9,6 +9,7 @@
 The measurements that these predictions are compared with are in :mod:`lora_theory.claims`.
 """
 
+from .hrp import classic_wise_init_rate as classic_wise_init_rate
 from .hrp import eckart_young_loss as eckart_young_loss
 from .hrp import frozen_orthonormal_factor_rate as frozen_orthonormal_factor_rate
 from .hrp import hrp_loss_bound as hrp_loss_bound
@@ -52,6 +53,7 @@ __all__ = [
     "random_frozen_factor_loss",
     "eckart_young_loss",
     "hrp_loss_bound",
+    "classic_wise_init_rate",
     "relu_precgd_rate_bound",
     "relu_precgd_population_rate",
     "relu_test_loss_bound",
