@@ -9,7 +9,11 @@ Two forms of the same math:
   e.g. ``optax.chain(scale_by_lora_preconditioner(1e-3), optax.adam(1e-2))`` (a preconditioned Adam
   in the spirit of Scaled-AdamW).
 
-Both act on a :class:`LoRAFactors` pytree.
+Both act on a :class:`LoRAFactors` pytree.  For a network with adapters on several layers,
+:func:`layerwise` applies a transformation to each layer's factors, :func:`maybe` switches a part of
+a chain on or off with a traced flag (so gd, precgd, Adam and a preconditioned Adam are one
+program under ``vmap``), and :func:`standard_promotion` lets optax's Adam run under strict dtype
+promotion.
 
 The names a :class:`~lora_theory.config.RunConfig` gives (``optimizer``, ``preheat_optimizer``,
 ``--optimizer``) are the registry :data:`OPTIMIZERS`: name -> :class:`OptimizerSpec` (a builder of
