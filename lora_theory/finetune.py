@@ -16,8 +16,8 @@ A method is an init and an optimizer (:class:`Method`; F8's list is in ``experim
   ``vmap``, and both full-FT methods another, inside one ``lax.scan``.
 
 :func:`finetune_seed` does one seed: pretrain (full-batch Adam on the pretraining classes), the
-one-step gradients, the inits, then ``steps`` full-batch steps of every method, logging every
-``log_every`` steps (:func:`observe`).  Distances to full FT are taken at the same step against
+one-step gradients, the inits, then ``steps`` full-batch steps of every method, logging at the
+steps :attr:`Setup.logged` (:func:`observe`).  Distances to full FT are taken at the same step against
 the full-FT run of the same optimizer family (``gd``/``precgd`` against full FT with gd,
 ``adam``/``precadam`` against full FT with Adam).
 """
@@ -39,7 +39,20 @@ from .engine import logged_steps
 from .models import twolayer as net
 from .optimizers import LoRAFactors, layerwise, maybe, scale_by_lora_preconditioner, standard_promotion
 
-__all__ = ["Method", "Setup", "OPTIMIZER_PARTS", "METRICS", "method_optimizer", "lora_init", "span_alignment", "lora_alignments", "update_alignments", "observe", "finetune_seed"]
+__all__ = [
+    "Method",
+    "Setup",
+    "OPTIMIZER_PARTS",
+    "METRICS",
+    "method_optimizer",
+    "lora_init",
+    "lora_starts",
+    "span_alignment",
+    "lora_alignments",
+    "update_alignments",
+    "observe",
+    "finetune_seed",
+]
 
 #: optimizer name -> (uses the preconditioner, uses Adam).
 OPTIMIZER_PARTS = {"gd": (False, False), "precgd": (True, False), "adam": (False, True), "precadam": (True, True)}
@@ -255,6 +268,24 @@ def _stack(trees):
     return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
 
 
+def lora_starts(layers, setup: Setup, *, key: jax.Array):
+    """Every LoRA method's starting adapters and base weights, stacked along a leading axis of methods.
+
+    Each init (:func:`lora_init`) is computed once per layer and shared by the methods that use it;
+    the two layers' random inits use ``jax.random.split(key)``.
+
+    Returns:
+        (adapters: a tuple of two ``LoRAFactors``, base weights: a :class:`~lora_theory.models.twolayer.Network`),
+        each leaf with a leading axis of ``setup.lora_methods``.
+    """
+    keys = jax.random.split(key, len(layers))
+    names = dict.fromkeys(m.init for m in setup.lora_methods)  # ordered: the same program in every process
+    per_init = {name: [lora_init(layer, name, setup, key=k) for layer, k in zip(layers, keys)] for name in names}
+    adapters = _stack([tuple(factors for factors, _ in per_init[m.init]) for m in setup.lora_methods])
+    bases = _stack([net.Network(*(base for _, base in per_init[m.init])) for m in setup.lora_methods])
+    return adapters, bases
+
+
 def finetune_seed(key: jax.Array, data: net.DigitsData, setup: Setup) -> dict[str, Array]:
     """One seed of F8: pretrain, one-step gradients, inits, then every method, logged.
 
@@ -275,15 +306,8 @@ def finetune_seed(key: jax.Array, data: net.DigitsData, setup: Setup) -> dict[st
     W0 = net.pretrain(W0, data.pretrain_train, steps=setup.pretrain_steps, lr=setup.pretrain_lr)
     G = net.one_step_gradient(W0, data.finetune_train)
     sub = _Subspaces(*zip(*(_top(g, setup.rank) for g in G)))
-    layers = net.layer_problems(W0, G)
-    layer_keys = jax.random.split(key_lora, 2)
-    per_init = {
-        name: tuple(zip(*(lora_init(layer, name, setup, key=k) for layer, k in zip(layers, layer_keys))))
-        for name in {m.init for m in setup.lora_methods}
-    }
     full, lora = setup.full_methods, setup.lora_methods
-    adapters = _stack([per_init[m.init][0] for m in lora])  # tuple of 2 LoRAFactors, leading axis: methods
-    bases = _stack([net.Network(*per_init[m.init][1]) for m in lora])
+    adapters, bases = lora_starts(net.layer_problems(W0, G), setup, key=key_lora)
     pre_bases = jax.vmap(lambda W1: data.finetune_train.X @ W1)(bases.W1)  # X W1_base, once
     ref = jnp.asarray([next(i for i, f in enumerate(full) if f.adam_family == m.adam_family) for m in lora])
 
