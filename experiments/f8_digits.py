@@ -89,7 +89,7 @@ class Config:
 
     @classmethod
     def quick(cls) -> "Config":
-        return cls(seeds=3, hidden=64, pretrain_steps=100, steps=150)
+        return cls(seeds=2, hidden=32, pretrain_steps=60, steps=100)
 
     def setup(self) -> finetune.Setup:
         return finetune.Setup(
@@ -103,7 +103,7 @@ class Config:
 @functools.lru_cache(maxsize=4)
 def _program(setup: finetune.Setup):
     """keys -> every seed's metrics: ``jit`` of ``vmap`` over seeds of :func:`finetune.finetune_seed`."""
-    return jax.jit(jax.vmap(functools.partial(finetune.finetune_seed, setup=setup), in_axes=(0, None)))
+    return jax.jit(jax.vmap(lambda key, data: finetune.finetune_seed(data, setup, key=key), in_axes=(0, None)))
 
 
 def _tidy(out: dict, config: Config) -> pd.DataFrame:

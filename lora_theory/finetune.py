@@ -244,10 +244,18 @@ def update_alignments(W: net.Network, W0: net.Network, sub: _Subspaces) -> dict[
 def observe(W: net.Network, W0: net.Network, W_ft: net.Network, data: net.DigitsData) -> dict[str, Array]:
     """Losses, accuracies and distances of one method's weights ``W`` at one step.
 
-    ``train_*`` / ``test_*``: cross-entropy and accuracy on the fine-tuning classes' train / test
-    images; ``pretrain_test_acc``: accuracy on the pretraining classes' test images (forgetting);
-    ``dist_ft_l = ||W_l - W_ft,l||_F`` against full FT at the same step, ``dist_ft`` over both
-    layers; ``dist_w0 = ||W - W0||_F`` (both layers), how far the method moved.
+    Args:
+        W: the method's weights now (for LoRA: base + A B per layer).
+        W0: the pretrained weights.
+        W_ft: full FT's weights at the same step (the method's own optimizer family).
+        data: the digits.
+
+    Returns:
+        name -> scalar, the entries of :data:`METRICS` other than the alignments:
+        ``train_*`` / ``test_*``, cross-entropy and accuracy on the fine-tuning classes' train /
+        test images; ``pretrain_test_acc``, accuracy on the pretraining classes' test images
+        (forgetting); ``dist_ft_l = ||W_l - W_ft,l||_F`` (LoRA-One Fig. 1(c)'s distance) and
+        ``dist_ft`` over both layers; ``dist_w0 = ||W - W0||_F`` (both layers), how far it moved.
     """
     train, test = data.finetune_train, data.finetune_test
     d1, d2 = jnp.linalg.norm(W.W1 - W_ft.W1), jnp.linalg.norm(W.W2 - W_ft.W2)
@@ -286,13 +294,13 @@ def lora_starts(layers, setup: Setup, *, key: jax.Array):
     return adapters, bases
 
 
-def finetune_seed(key: jax.Array, data: net.DigitsData, setup: Setup) -> dict[str, Array]:
+def finetune_seed(data: net.DigitsData, setup: Setup, *, key: jax.Array) -> dict[str, Array]:
     """One seed of F8: pretrain, one-step gradients, inits, then every method, logged.
 
     Args:
-        key: a ``jax.random.key``: the network's init and the random LoRA inits come from it.
         data: the digits (:func:`~lora_theory.models.twolayer.load_digits_split`).
         setup: the static :class:`Setup`.
+        key: a ``jax.random.key``: the network's init and the random LoRA inits come from it.
 
     Returns:
         name -> array (n_methods, n_logs) for each of :data:`METRICS` (methods in ``setup.methods``
