@@ -94,6 +94,8 @@ from .optimizers import OptimizerSpec as OptimizerSpec
 from .optimizers import freeze_factors as freeze_factors
 from .optimizers import gd as gd
 from .optimizers import get_optimizer as get_optimizer
+from .optimizers import layerwise as layerwise
+from .optimizers import maybe as maybe
 from .optimizers import gd_update as gd_update
 from .optimizers import optimizer_from_config as optimizer_from_config
 from .optimizers import precgd as precgd
@@ -102,6 +104,7 @@ from .optimizers import precondition as precondition
 from .optimizers import project_A as project_A
 from .optimizers import register_optimizer as register_optimizer
 from .optimizers import scale_by_lora_preconditioner as scale_by_lora_preconditioner
+from .optimizers import standard_promotion as standard_promotion
 from .results import batch_to_dataframe as batch_to_dataframe
 from .results import read_results as read_results
 from .results import run_summary as run_summary

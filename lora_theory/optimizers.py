@@ -9,7 +9,11 @@ Two forms of the same math:
   e.g. ``optax.chain(scale_by_lora_preconditioner(1e-3), optax.adam(1e-2))`` (a preconditioned Adam
   in the spirit of Scaled-AdamW).
 
-Both act on a :class:`LoRAFactors` pytree.
+Both act on a :class:`LoRAFactors` pytree.  For a network with adapters on several layers,
+:func:`layerwise` applies a transformation to each layer's factors, :func:`maybe` switches a part of
+a chain on or off with a traced flag (so gd, precgd, Adam and a preconditioned Adam are one
+program under ``vmap``), and :func:`standard_promotion` lets optax's Adam run under strict dtype
+promotion.
 
 The names a :class:`~lora_theory.config.RunConfig` gives (``optimizer``, ``preheat_optimizer``,
 ``--optimizer``) are the registry :data:`OPTIMIZERS`: name -> :class:`OptimizerSpec` (a builder of
@@ -21,11 +25,13 @@ everywhere (and :func:`~lora_theory.config.validate` rejects it before anything 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple
 
+import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float
@@ -50,6 +56,9 @@ __all__ = [
     "freeze_factors",
     "gd",
     "precgd",
+    "layerwise",
+    "maybe",
+    "standard_promotion",
 ]
 
 TRAIN_FACTORS = ("both", "A", "B")
@@ -178,6 +187,74 @@ def project_A(basis: Float[Array, "d r"]) -> optax.GradientTransformation:
     def update_fn(updates, state, params=None):
         del params
         return LoRAFactors(basis @ (basis.T @ updates.A), updates.B), state
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def layerwise(transformation: optax.GradientTransformation) -> optax.GradientTransformation:
+    """optax transformation: ``transformation`` applied to each layer of a tuple of :class:`LoRAFactors`.
+
+    For a network with adapters on several layers (F8's two-layer network): each layer gets its own
+    state, and a transformation that reads ``params`` (:func:`scale_by_lora_preconditioner`) sees
+    that layer's (A, B), so the preconditioner is (B_l B_l^T + lam I)^{-1} per layer l.
+
+    Args:
+        transformation: a transformation over one layer's ``LoRAFactors``.
+
+    Returns:
+        A transformation over a tuple of ``LoRAFactors`` (one per layer).
+    """
+
+    def init_fn(params):
+        return tuple(transformation.init(layer) for layer in params)
+
+    def update_fn(updates, state, params=None):
+        layers = params if params is not None else (None,) * len(updates)
+        out = [transformation.update(u, s, p) for u, s, p in zip(updates, state, layers)]
+        return tuple(u for u, _ in out), tuple(s for _, s in out)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def maybe(transformation: optax.GradientTransformation, on) -> optax.GradientTransformation:
+    """optax transformation: ``transformation`` where ``on`` is true, the identity elsewhere.
+
+    ``on`` may be a traced boolean, so methods that differ only in which parts of a chain they use
+    (gd, precgd, Adam, preconditioned Adam) are one compiled program under ``vmap`` over methods.
+    Both branches are computed and one is selected (``jnp.where``), also for the state: a switched-off
+    part's state does not change.
+
+    Args:
+        transformation: any optax transformation.
+        on: bool or boolean scalar array.
+    """
+
+    def init_fn(params):
+        return transformation.init(params)
+
+    def update_fn(updates, state, params=None):
+        new_updates, new_state = transformation.update(updates, state, params)
+        pick = functools.partial(jnp.where, jnp.asarray(on))
+        return jax.tree.map(pick, new_updates, updates), jax.tree.map(pick, new_state, state)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def standard_promotion(transformation: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``transformation`` with its ``init`` and ``update`` traced under JAX's standard dtype promotion.
+
+    optax's Adam raises its decay rates (Python floats) to the int32 step count, which strict
+    promotion (``jax_numpy_dtype_promotion="strict"``, the tests' setting) rejects; this scopes the
+    standard rule to that transformation only, so the code around it stays strict.
+    """
+
+    def init_fn(params):
+        with jax.numpy_dtype_promotion("standard"):
+            return transformation.init(params)
+
+    def update_fn(updates, state, params=None):
+        with jax.numpy_dtype_promotion("standard"):
+            return transformation.update(updates, state, params)
 
     return optax.GradientTransformation(init_fn, update_fn)
 

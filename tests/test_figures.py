@@ -14,6 +14,9 @@ from experiments import MODULES, REGISTRY
 from experiments.common import OverrideError, apply_overrides, per_seed, tail_rate
 from lora_theory.cli import main
 
+#: full presets with fewer seeds than the suite's 50, and why
+FEWER_SEEDS = {"f8": 20}  # F8: 20 seeds, as its issue (#14) asks; each seed pretrains its own network
+
 TINY_F1 = ["d=10", "k=10", "r_star=2", "rank=4", "n_factor=4", "steps=20", "log_every=5", "alpha2s=1,0.0001"]
 
 
@@ -45,7 +48,7 @@ def test_presets_are_valid(name):
             preset.seeds = 1
         for rc in _run_configs(name, preset):
             lt.validate(rc)
-    assert module.Config.full().seeds >= 50
+    assert module.Config.full().seeds >= FEWER_SEEDS.get(name, 50)
     assert module.Config.quick().seeds < module.Config.full().seeds
 
 

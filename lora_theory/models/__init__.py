@@ -1,7 +1,9 @@
 """The models (matrix-sensing problems) and the registry that builds one from a :class:`RunConfig`.
 
 * :mod:`~lora_theory.models.linear`: the linear model (finite N) and population mode;
-* :mod:`~lora_theory.models.relu`: the nonlinear (ReLU-type) model of LoRA-One Section 4.
+* :mod:`~lora_theory.models.relu`: the nonlinear (ReLU-type) model of LoRA-One Section 4;
+* :mod:`~lora_theory.models.twolayer`: F8's two-layer ReLU network on scikit-learn's digits (not a
+  matrix-sensing problem and not in :data:`MODELS`: :mod:`lora_theory.finetune` trains it).
 
 :data:`MODELS` maps each model name (``RunConfig.model``) to a :class:`ModelSpec`: its builder
 ``builder(config, dynamic, *, key) -> problem``, the :class:`~lora_theory.config.RunConfig` fields
