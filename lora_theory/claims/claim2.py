@@ -470,6 +470,7 @@ def judge(m, p):
         f"smaller alpha converges later: slope of t(risk <= {p['conv_level']:g} risk_0) vs ln(1/alpha^2) over the "
         "alphas inside the premise (not converged within the steps fails)",
         escape * (1.0 if p["conv_trend_positive"] else -1.0),
+        rule="every instance's slope > 0",
     ))
     rows.append(report(
         "2",
