@@ -19,8 +19,14 @@ from .linear import FINITE_SAMPLE_EXPONENT as FINITE_SAMPLE_EXPONENT
 from .linear import GD_RATE_KAPPA_EXPONENT as GD_RATE_KAPPA_EXPONENT
 from .linear import SAMPLE_SIZE_EXPONENT_LAW as SAMPLE_SIZE_EXPONENT_LAW
 from .linear import SAMPLE_SIZE_EXPONENT_SUFFICIENT as SAMPLE_SIZE_EXPONENT_SUFFICIENT
+from .linear import THM32_D_EXPONENT as THM32_D_EXPONENT
+from .linear import THM32_THETA_EXPONENT as THM32_THETA_EXPONENT
 from .linear import alignment_time_bound as alignment_time_bound
 from .linear import escape_time_slope as escape_time_slope
+from .linear import power_iteration_alpha_exponent as power_iteration_alpha_exponent
+from .linear import thm32_alpha_exponent as thm32_alpha_exponent
+from .linear import thm32_alpha_max as thm32_alpha_max
+from .linear import thm32_theta as thm32_theta
 from .linear import finite_sample_error_law as finite_sample_error_law
 from .linear import gd_rate as gd_rate
 from .linear import linear_test_loss as linear_test_loss
@@ -36,6 +42,12 @@ from .relu import relu_test_loss_bound as relu_test_loss_bound
 __all__ = [
     "alignment_time_bound",
     "escape_time_slope",
+    "THM32_THETA_EXPONENT",
+    "THM32_D_EXPONENT",
+    "thm32_alpha_max",
+    "thm32_theta",
+    "thm32_alpha_exponent",
+    "power_iteration_alpha_exponent",
     "spectral_init_error_bound",
     "finite_sample_error_law",
     "FINITE_SAMPLE_EXPONENT",

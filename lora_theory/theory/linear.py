@@ -22,6 +22,12 @@ from jaxtyping import Array, Float
 __all__ = [
     "alignment_time_bound",
     "escape_time_slope",
+    "THM32_THETA_EXPONENT",
+    "THM32_D_EXPONENT",
+    "thm32_alpha_max",
+    "thm32_theta",
+    "thm32_alpha_exponent",
+    "power_iteration_alpha_exponent",
     "spectral_init_error_bound",
     "finite_sample_error_law",
     "FINITE_SAMPLE_EXPONENT",
@@ -44,6 +50,11 @@ FINITE_SAMPLE_EXPONENT = -0.5
 SAMPLE_SIZE_EXPONENT_LAW = 2.0
 #: exponent of N/d in kappa that Eq. (8)'s sufficient eps = c / kappa^3 allows (N ~ 1 / eps^2).
 SAMPLE_SIZE_EXPONENT_SUFFICIENT = 6.0
+#: Thm 3.2's alpha condition alpha = O(theta^{a kappa_G} d^{-b kappa_G} kappa_G^{-1/2} ||G||_op^{1/2}):
+#: a and b as THEOREMS.md reads them from the parse of the paper ("confirm before using them as
+#: numbers"); see :func:`thm32_alpha_max`.
+THM32_THETA_EXPONENT = 1.5
+THM32_D_EXPONENT = 0.75
 #: exponent of gd's law: 1 - rate ~ kappa^{-1} (App. C.2; see :func:`gd_rate`).
 GD_RATE_KAPPA_EXPONENT = -1.0
 
@@ -90,6 +101,117 @@ def escape_time_slope(eta: Scalar, lambda_rstar: Scalar) -> Float[Array, "..."]:
         Steps per unit of ln(1/alpha^2).
     """
     return 0.5 / jnp.log1p(eta * lambda_rstar)
+
+
+def thm32_alpha_max(
+    theta: Scalar,
+    d: int | Scalar,
+    kappa_G: Scalar,
+    G_op: Scalar,
+    *,
+    constant: Scalar = 1.0,
+    theta_exponent: Scalar = THM32_THETA_EXPONENT,
+    d_exponent: Scalar = THM32_D_EXPONENT,
+) -> Float[Array, "..."]:
+    """Thm 3.2's alpha condition, read with its O(.) constant: the largest init scale for level theta.
+
+    LoRA-One Thm 3.2 (linear model, r >= 2 r_star, GD from A_0 ~ N(0, alpha^2), B_0 = 0): for any
+    theta in (0, 1), if alpha = O(theta^{(3/2) kappa_G} d^{-(3/4) kappa_G} kappa_G^{-1/2}
+    ||G||_op^{1/2}), then ||U_{r*,perp}(G)^T U_{r*}(A_t*)||_op <~ theta at some
+    t* <~ :func:`alignment_time_bound`.  kappa_G = lambda_1(G) / lambda_{r*}(G) is the condition
+    number of G's top-r_star part.  The exponents 3/2 and 3/4 are THEOREMS.md's reading of the
+    paper's parse (:data:`THM32_THETA_EXPONENT`, :data:`THM32_D_EXPONENT`); the O(.)'s constant
+    is not named, so it is an argument (**the suite's reading: 1**).
+
+    Args:
+        theta: alignment level in (0, 1).
+        d: input dimension.
+        kappa_G: lambda_1(G) / lambda_{r*}(G).
+        G_op: ||G||_op = lambda_1(G).
+        constant: the O(.)'s constant.
+        theta_exponent, d_exponent: the exponents a, b of theta^{a kappa_G} d^{-b kappa_G}.
+
+    Returns:
+        constant theta^{a kappa_G} d^{-b kappa_G} kappa_G^{-1/2} ||G||_op^{1/2}.
+    """
+    kappa_G = jnp.asarray(kappa_G, jnp.float64)
+    d = jnp.asarray(d, jnp.float64)
+    return (constant * jnp.asarray(theta, jnp.float64) ** (theta_exponent * kappa_G) * d ** (-d_exponent * kappa_G)
+            * kappa_G**-0.5 * jnp.sqrt(jnp.asarray(G_op, jnp.float64)))
+
+
+def thm32_theta(
+    alpha: Scalar,
+    d: int | Scalar,
+    kappa_G: Scalar,
+    G_op: Scalar,
+    *,
+    constant: Scalar = 1.0,
+    theta_exponent: Scalar = THM32_THETA_EXPONENT,
+    d_exponent: Scalar = THM32_D_EXPONENT,
+) -> Float[Array, "..."]:
+    """The alignment level Thm 3.2 guarantees from init scale alpha: :func:`thm32_alpha_max` inverted.
+
+    theta(alpha) = (alpha / (constant d^{-b kappa_G} kappa_G^{-1/2} ||G||_op^{1/2}))^{1 / (a kappa_G)},
+    the smallest theta whose alpha condition alpha holds (with the O(.)'s constant ``constant``).
+    The theorem then says min_t ||U_{r*,perp}(G)^T U_{r*}(A_t)||_op <~ theta(alpha); it says
+    nothing where theta(alpha) >= 1 (theta must lie in (0, 1)).  So log theta(alpha) is linear in
+    log alpha^2 with slope :func:`thm32_alpha_exponent`.
+
+    Args:
+        alpha: init scale (standard deviation of A_0's entries).
+        d, kappa_G, G_op, constant, theta_exponent, d_exponent: as in :func:`thm32_alpha_max`.
+
+    Returns:
+        theta(alpha).
+    """
+    kappa_G = jnp.asarray(kappa_G, jnp.float64)
+    scale = thm32_alpha_max(1.0, d, kappa_G, G_op, constant=constant, theta_exponent=theta_exponent, d_exponent=d_exponent)
+    return (jnp.asarray(alpha, jnp.float64) / scale) ** (1.0 / (theta_exponent * kappa_G))
+
+
+def thm32_alpha_exponent(kappa_G: Scalar, theta_exponent: Scalar = THM32_THETA_EXPONENT) -> Float[Array, "..."]:
+    """Slope of log theta(alpha) against log alpha^2 in Thm 3.2's alpha condition: 1 / (3 kappa_G).
+
+    From alpha ~ theta^{(3/2) kappa_G} (:func:`thm32_theta`): theta ~ alpha^{2/(3 kappa_G)} =
+    (alpha^2)^{1/(3 kappa_G)}.  The condition is sufficient, so the measured minimum of the
+    alignment over t may fall faster with alpha: the theorem bounds the slope from below
+    (asymptotically, as alpha -> 0), it does not predict it.
+
+    Args:
+        kappa_G: lambda_1(G) / lambda_{r*}(G).
+        theta_exponent: a of theta^{a kappa_G} (3/2, :data:`THM32_THETA_EXPONENT`).
+
+    Returns:
+        1 / (2 a kappa_G).
+    """
+    return 1.0 / (2.0 * theta_exponent * jnp.asarray(kappa_G, jnp.float64))
+
+
+def power_iteration_alpha_exponent(eta: Scalar, s_1: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
+    """This suite's law for min_t align_A_G against alpha^2: slope 1 / (2 k + 1), k = ln(1+eta s_1)/ln(1+eta s_r*).
+
+    Derived in this suite (not in the paper), from the power-iteration picture behind Thm 3.2.
+    From A_0 ~ N(0, alpha^2), B_0 = 0, GD is at first linear: A's component along G's i-th left
+    singular vector grows like a_i(t) = alpha (1 + eta s_i)^t (s_i = lambda_i(G)), while its
+    component outside G's column space stays O(alpha sqrt(d)): the sine of the angle falls like
+    sqrt(d) alpha / a_{r*}(t).  The nonlinear term -eta Sigma_hat A B B^T of the gradient has a
+    component outside col(G) of order sqrt(d/N) (Sigma_hat does not preserve col(G)); summed
+    over the steps it tilts the top direction by about a_1(t)^2 (the run ends aligned with dW,
+    at an angle ~ sqrt(d/N) from G).  With a_1 = alpha (a_{r*} / alpha)^k the alignment is about
+    sqrt(d)/x + c alpha^2 x^{2k} (x = a_{r*}/alpha), whose minimum over x (over t) is
+    proportional to (alpha^2)^{1/(2k+1)}.  For small eta, k ~ kappa_G; at kappa_G = 1 the slope
+    1/3 equals Thm 3.2's 1/(3 kappa_G) (:func:`thm32_alpha_exponent`), above 1 it is larger.
+
+    Args:
+        eta: GD step size.
+        s_1, s_rstar: lambda_1(G), lambda_{r*}(G).
+
+    Returns:
+        1 / (2 k + 1).
+    """
+    k = jnp.log1p(eta * jnp.asarray(s_1, jnp.float64)) / jnp.log1p(eta * jnp.asarray(s_rstar, jnp.float64))
+    return 1.0 / (2.0 * k + 1.0)
 
 
 def spectral_init_error_bound(sigma_hat: Float[Array, "d d"], dW: Float[Array, "d k"]) -> Float[Array, ""]:
