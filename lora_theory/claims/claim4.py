@@ -13,7 +13,7 @@ of a seed (X, hence Sigma_hat, and dW's singular vectors) is the same at every k
 singular values change.
 
 r = r_star, lam = 0 (the theory's setting; run as a lane of the rank-2 r_star program, with zero
-extra columns and lam = 1e-300, which is that run exactly: see ``rstar_damping``):
+extra columns and lam = 1e-300, which is that run to rounding: see ``rstar_damping``):
 
 * precgd's rate is independent of kappa: the spread (max - min over kappa) of the seed-mean rate
   is at most ``spread_tol`` = 0.02 (verdict).  Seed means, not each seed: one instance's fitted
@@ -47,11 +47,13 @@ noiseless model G = Sigma_hat dW has rank r_star, so the spectral init's extra c
 in exact arithmetic.  The package's SVD leaves them at the square root of rounding (~1e-8); the
 *exact* init sets them to 0.  Rows:
 
-* exact init, lam = 1e-6 (``over_lanes[over_verdict_lane]``): the spread of the seed-mean rate over kappa <= spread_tol
-  (verdict), issued only where the suite's damping premise lam <= lambda*_r* / 100 (the damped
-  preconditioner (B B^T + lam I)^{-1} is (B B^T)^{-1} on dW's directions to within 1%) holds on
-  every instance; and the rate against the same instance's r = r_star rate (info: the extra
-  columns stay exactly zero, so the dynamics are r = r_star's with the damped preconditioner);
+* exact init, lam = 1e-6 (``over_lanes[over_verdict_lane]``): the spread of the seed-mean rate
+  over kappa <= spread_tol (verdict), inside the premises exact init and 0 < lam <= lambda*_r* /
+  100 on every instance (the suite's damping premise: the damped preconditioner
+  (B B^T + lam I)^{-1} is (B B^T)^{-1} on dW's directions to within 1%; a judged lane outside
+  them is an exploration and the verdict a FAIL); and the rate against the same instance's
+  r = r_star rate (info: the extra columns stay exactly zero, so the dynamics are r = r_star's
+  with the damped preconditioner);
 * explorations, outside the premises (never PASS): lam = 0, where B B^T is singular (the fraction
   of runs finite after one step: "precgd needs damping"); the package's SVD init, whose
   rounding-level extra columns are amplified by eta / lam (per-seed spreads up to 0.3 and
@@ -63,6 +65,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -83,29 +86,28 @@ C2, C3 = "LoRA-One App. C.2", "LoRA-One App. C.3"
 
 
 def observe_error(problem, objective, factors):
-    """The risk and the error E = A B - dW in the blocks of precgd's linearisation (spectral init: no offset).
+    """The risk and the error's column block X = (A B - dW) V (d x r_star; spectral init: no offset).
 
-    ``X`` = E V (d x r_star, the column block), ``Z`` = U^T E (I - V V^T) (r_star x k, the row
-    block), U, V dW's singular vectors: the tangent-space part of E, what
+    The rows of E = A B - dW stay in dW's row space under precgd from spectral init in the noiseless
+    model (B_0 = S^{1/2} V_G^T with row(G) = row(dW), and B's update A^T Sigma_hat E keeps it
+    there), so E = X V^T: X is the whole error, in the block that
     :func:`~lora_theory.theory.linear.precgd_linearised_risk` iterates.
     """
-    E = factors.A @ factors.B - problem.dW
-    U, V = problem.dW_left, problem.dW_right
-    UtE = U.T @ E
-    return {"risk": risk(problem, objective, factors), "X": E @ V, "Z": UtE - (UtE @ V) @ V.T}
+    return {"risk": risk(problem, objective, factors), "X": factors.A @ (factors.B @ problem.dW_right)
+            - problem.dW_left * problem.dW_singular_values}
 
 
-@functools.partial(jax.jit, static_argnames=("shape", "optimizer", "track_error"))
-def compute(keys, kappas, exact, damping, lr, *, shape, optimizer, track_error=False):
-    """Risk per step, (lanes, seeds, kappas, steps + 1), each seed's Sigma_hat, U, V, and lane 0's errors.
+@functools.partial(jax.jit, static_argnames=("shape", "optimizer", "ceiling"))
+def compute(keys, kappas, exact, damping, lr, *, shape, optimizer, ceiling=None):
+    """Risk per step, (lanes, seeds, kappas, steps + 1), each seed's Sigma_hat, U, V, and lane 0's window errors.
 
     A lane is one (``exact``, ``damping``) pair: ``exact`` = 1 sets the spectral init's columns
     beyond r_star to exactly 0 (G has rank r_star: its trailing singular values are zero in exact
     arithmetic), 0 keeps the SVD's rounding-level ones.  The problem depends on the seed only
     through its key, and X and dW's singular vectors do not depend on kappa, so Sigma_hat, U
-    and V are returned once per seed.  With ``track_error`` the last output is lane 0's error
-    blocks at every step (:func:`observe_error`: X (seeds, kappas, steps + 1, d, r_star), Z (...,
-    r_star, k)), else None.
+    and V are returned once per seed.  With a ``ceiling`` (the fit window's, relative to risk_0)
+    the last output is lane 0's first step at or below it, (seeds, kappas), and the error's
+    column block there (:func:`observe_error`), (seeds, kappas, d, r_star); else None.
     """
     d, k, r_star, rank, n_samples, steps = shape
     extra = jnp.arange(rank) >= r_star
@@ -118,22 +120,20 @@ def compute(keys, kappas, exact, damping, lr, *, shape, optimizer, track_error=F
         keep = jnp.where(extra, 1.0 - exact, 1.0).astype(DTYPE)
         init = init._replace(A=init.A * keep, B=init.B * keep[:, None])
         opt = optimizer_from_config(optimizer, lr=lr, damping=lam)
-        metrics = train(problem, init, opt, steps=steps, observe=observe_error if track_error else risk).metrics
+        metrics = train(problem, init, opt, steps=steps, observe=risk if ceiling is None else observe_error).metrics
         return metrics, problem.sigma_hat, problem.dW_left, problem.dW_right
 
     def lane(exact, lam):
         return grid_map(lambda key, kappa: run(key, kappa, exact, lam), keys, kappas)
 
     metrics, sigma_hat, U, V = jax.vmap(lane)(exact, damping)
-    if not track_error:
-        return metrics, sigma_hat[0, :, 0], U[0, :, 0], V[0, :, 0], None
-    return metrics["risk"], sigma_hat[0, :, 0], U[0, :, 0], V[0, :, 0], (metrics["X"][0], metrics["Z"][0])
-
-
-def _window_start(curve, window):
-    """The first step at or below window[1] * risk_0 (where :func:`tail_rate` with that ceiling starts)."""
-    deep = np.nonzero(np.asarray(curve) <= window[1] * curve[0])[0]
-    return int(deep[0]) if deep.size else len(curve) - 1
+    shared = sigma_hat[0, :, 0], U[0, :, 0], V[0, :, 0]
+    if ceiling is None:
+        return (metrics, *shared, None)
+    curves = metrics["risk"]
+    start = jnp.argmax(curves[0] <= ceiling * curves[0, ..., :1], axis=-1)  # (seeds, kappas); 0 if never
+    X = jnp.take_along_axis(metrics["X"][0], start[..., None, None, None], axis=2)[:, :, 0]
+    return (curves, *shared, (start, X))
 
 
 def _rates(curves, window):
@@ -156,16 +156,14 @@ def measure(p):
     # see _COMMON), then the over-ranked lanes
     d, keys = p["precgd_d"], seed_keys(seed_list(p))
     lanes = (("exact", p["rstar_damping"]),) + tuple(p["over_lanes"])
-    curves, sigma_hat, U, V, (X, Z) = compute(keys, kappas, f64([float(init == "exact") for init, _ in lanes]),
-                                              f64([lam for _, lam in lanes]), lr,
-                                              shape=(d, d, r_star, 2 * r_star, p["n_factor"] * d, p["precgd_steps"]),
-                                              optimizer="precgd", track_error=True)
+    curves, sigma_hat, U, V, (start, X) = compute(keys, kappas, f64([float(init == "exact") for init, _ in lanes]),
+                                                  f64([lam for _, lam in lanes]), lr,
+                                                  shape=(d, d, r_star, 2 * r_star, p["n_factor"] * d, p["precgd_steps"]),
+                                                  optimizer="precgd", ceiling=float(p["window"][1]))
     curves = np.asarray(curves)
     out["precgd_risk"], out["over_risk"] = curves[0], curves[1:]  # (seeds, kappas, steps + 1), (lanes, ...)
-    # lane 0's error at the start of each run's fit window, for the one-window-ahead prediction
-    start = np.vectorize(lambda c: _window_start(c, p["window"]), signature="(n)->()")(out["precgd_risk"])
-    pick = lambda a: np.take_along_axis(np.asarray(a), start[:, :, None, None, None], axis=2)[:, :, 0]
-    out["window_start"], out["X_start"], out["Z_start"] = start, pick(X), pick(Z)
+    # lane 0's error at the first step of each run's fit window, for the one-window-ahead prediction
+    out["window_start"], out["X_start"] = np.asarray(start), np.asarray(X)
     out["sigma_hat"], out["U"], out["V"] = np.asarray(sigma_hat), np.asarray(U), np.asarray(V)
     return out
 
@@ -195,7 +193,7 @@ def linearised_rates(m, eta, window, *, identity=False):
     eye = np.eye(S_hat.shape[1])
     dW = np.einsum("nir,kr,njr->nkij", U, s, V)  # (seeds, kappas, d, k)
     error0 = np.einsum("nil,nklj->nkij", S_hat - eye, dW)
-    error_start = np.einsum("nkir,njr->nkij", m["X_start"], V) + np.einsum("nir,nkrj->nkij", U, m["Z_start"])
+    error_start = np.einsum("nkir,njr->nkij", m["X_start"], V)  # E = X V^T (observe_error)
     sigma = np.broadcast_to(eye, S_hat.shape) if identity else S_hat
     measured = m["precgd_risk"]
     steps = measured.shape[-1] - 1
@@ -211,8 +209,13 @@ def linearised_rates(m, eta, window, *, identity=False):
     return np.asarray(rho2), _rates(curves[:, :n_kappa], window), _rates(spliced, window)
 
 
-def _spread_of_means(rates):
-    means = np.mean(rates, axis=0)  # per kappa, over seeds
+def _spread_of_means(rates, *, finite_only=False):
+    """max - min over kappa of the seed-mean rate (NaN if one is not finite), and the means.
+
+    ``finite_only`` (explorations): the means over the finite rates only."""
+    with warnings.catch_warnings():  # a kappa with no finite rate (lam = 0) gives NaN, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = np.nanmean(rates, axis=0) if finite_only else np.mean(rates, axis=0)  # per kappa, over seeds
     return float(np.max(means) - np.min(means)) if np.isfinite(means).all() else math.nan, means
 
 
@@ -272,7 +275,6 @@ def judge(m, p):
     s_rstar, premise = m["s"][:, -1], p["damping_premise"]
     for i, (init, lam) in enumerate(p["over_lanes"]):
         setting = f"precgd (r = 2 r*, {init} spectral init, lam = {lam:g})"
-        spread, means = _spread_of_means(over[i])
         ratio = lam / s_rstar
         outside = []
         if init != "exact":
@@ -283,6 +285,7 @@ def judge(m, p):
             outside.append(f"lam / lambda*_r* = {_fmt(ratio[ratio > premise])} > {premise:g} at kappa = "
                            f"{', '.join(f'{k:g}' for k in kappa[ratio > premise])}")
         why = f"outside the hypotheses ({'; '.join(outside)})"
+        spread, means = _spread_of_means(over[i], finite_only=bool(outside))
         if lam == 0:
             finite = np.isfinite(m["over_risk"][i][..., 1])
             rows.append(explore("4", f"{setting}: {why}: fraction of runs finite after one step (precgd needs damping)",
@@ -290,7 +293,7 @@ def judge(m, p):
         elif outside:
             rows.append(explore("4", f"{setting}: {why}: max - min over kappa of the seed-mean rate (seed means "
                                 f"{_fmt(means)}; per seed: max {np.nanmax(np.ptp(over[i], axis=1)):.3g}; "
-                                f"{int(np.sum(~np.isfinite(over[i])))} rates not finite)", [spread]))
+                                f"{int(np.sum(~np.isfinite(over[i])))} rates not finite, left out)", [spread]))
         elif i != p["over_verdict_lane"]:
             rows.append(report("4", f"{setting}: max - min over kappa of the seed-mean rate (seed means {_fmt(means)})",
                                [spread], predicted=0.0))
