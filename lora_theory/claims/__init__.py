@@ -109,7 +109,7 @@ def resolve_params(claim: Claim, size: str = "quick", *, seeds: int | None = Non
     if size not in ("quick", "full"):
         raise ValueError(f"size must be 'quick' or 'full', got {size!r}")
     params = dict(claim.quick if size == "quick" else claim.full)
-    unknown = set(overrides) - set(params) - {"first_seed", "precgd_check_uses"}
+    unknown = set(overrides) - set(params) - {"first_seed"}
     if unknown:
         raise ValueError(f"claim {claim.id}: unknown parameter(s) {sorted(unknown)}; known: {sorted(params)}")
     params.update(overrides)

@@ -30,7 +30,9 @@ from .linear import thm32_theta as thm32_theta
 from .linear import finite_sample_error_law as finite_sample_error_law
 from .linear import gd_rate as gd_rate
 from .linear import linear_test_loss as linear_test_loss
+from .linear import precgd_linearised_risk as precgd_linearised_risk
 from .linear import precgd_rate as precgd_rate
+from .linear import precgd_rate_linearised as precgd_rate_linearised
 from .linear import sample_size_exponent as sample_size_exponent
 from .linear import spectral_init_error_bound as spectral_init_error_bound
 from .linear import thm33_conclusion as thm33_conclusion
@@ -58,6 +60,8 @@ __all__ = [
     "SAMPLE_SIZE_EXPONENT_SUFFICIENT",
     "linear_test_loss",
     "precgd_rate",
+    "precgd_rate_linearised",
+    "precgd_linearised_risk",
     "gd_rate",
     "GD_RATE_KAPPA_EXPONENT",
     "frozen_orthonormal_factor_rate",

@@ -37,6 +37,8 @@ __all__ = [
     "SAMPLE_SIZE_EXPONENT_LAW",
     "SAMPLE_SIZE_EXPONENT_SUFFICIENT",
     "precgd_rate",
+    "precgd_rate_linearised",
+    "precgd_linearised_risk",
     "gd_rate",
     "GD_RATE_KAPPA_EXPONENT",
     "linear_test_loss",
@@ -331,6 +333,112 @@ def precgd_rate(eta: Scalar) -> Float[Array, "..."]:
         The risk's per-step contraction factor.
     """
     return (1.0 - jnp.asarray(eta)) ** 2
+
+
+def _precgd_linearisation(sigma_hat, U):
+    """The two blocks of precgd's linearisation at the optimum (see :func:`precgd_rate_linearised`).
+
+    Returns (lift, mu, W, nu, Q): lift = I + c P_U (c = sqrt(2) - 1, so lift^2 = I + P_U); mu, W
+    the eigenpairs of K = lift Sigma_hat lift (the column block); nu, Q those of U^T Sigma_hat U
+    (the row block).
+    """
+    sigma_hat = jnp.asarray(sigma_hat)
+    U = jnp.asarray(U, sigma_hat.dtype)
+    lift = jnp.eye(sigma_hat.shape[0], dtype=sigma_hat.dtype) + (jnp.sqrt(2.0) - 1.0) * (U @ U.T)
+    mu, W = jnp.linalg.eigh(lift @ sigma_hat @ lift)
+    nu, Q = jnp.linalg.eigh(U.T @ sigma_hat @ U)
+    return lift, mu, W, nu, Q
+
+
+def precgd_rate_linearised(eta: Scalar, sigma_hat: Float[Array, "d d"], U: Float[Array, "d r_star"]) -> Float[Array, ""]:
+    """Per-instance asymptotic rate of the risk under precgd (lam = 0, r = r_star) at finite N.
+
+    This suite's derivation (LoRA-One App. C.3 is not available; its population value is
+    :func:`precgd_rate`).  Noiseless labels: grad_W L = Sigma_hat E with E = A B - dW, so
+    grad_A = Sigma_hat E B^T and grad_B = A^T Sigma_hat E.  Linearising precgd at a factorisation
+    A* B* = dW (the finite-N minimiser is dW itself when Sigma_hat > 0, i.e. N >= d; the gradient
+    vanishes there, so only its derivative enters):
+
+        E' = E - eta (Sigma_hat E P_V + P_U Sigma_hat E) + O(E^2),
+
+    P_U, P_V the projections onto dW's column and row spaces, for any A*, B* (the preconditioner
+    turns B*^T (B* B*^T)^{-1} B* into P_V whatever the balance).  The map leaves the tangent space
+    T = {P_U X + Y P_V} invariant and splits it into two blocks: the r_star columns E V (V: dW's
+    right singular vectors) are each multiplied by I - eta (I + P_U) Sigma_hat (d x d), and the
+    rows U^T E (I - P_V) by I - eta U^T Sigma_hat U (r_star x r_star).  (I + P_U) Sigma_hat is
+    similar to the symmetric K = (I + c P_U) Sigma_hat (I + c P_U), c = sqrt(2) - 1, so its
+    eigenvalues mu are real.  The error's contraction factor is the spectral radius
+    rho = max |1 - eta mu| over eig(K) and eig(U^T Sigma_hat U), the risk's rho^2: the rate of
+    the slowest mode.  It depends on Sigma_hat and dW's column space only, never on dW's singular
+    values (kappa).  With Sigma_hat = I it is max(|1 - 2 eta|, 1 - eta)^2 = :func:`precgd_rate`.
+
+    A rate fitted over a finite window of steps is at most this value and may lie below it: the
+    modes near the slowest one (Sigma_hat's lower spectral edge holds several eigenvalues within a
+    few percent of each other) decay at nearly the same rate and are not resolved; see
+    :func:`precgd_linearised_risk` for the whole curve.
+
+    Args:
+        eta: step size.
+        sigma_hat: X^T X / N.
+        U: orthonormal basis of dW's column space (d x r_star).
+
+    Returns:
+        rho^2, the asymptotic per-step factor of the risk.
+    """
+    _, mu, _, nu, _ = _precgd_linearisation(sigma_hat, U)
+    eta = jnp.asarray(eta, mu.dtype)
+    return jnp.max(jnp.abs(1.0 - eta * jnp.concatenate([mu, nu]))) ** 2
+
+
+def precgd_linearised_risk(
+    eta: Scalar,
+    sigma_hat: Float[Array, "d d"],
+    U: Float[Array, "d r_star"],
+    V: Float[Array, "k r_star"],
+    error0: Float[Array, "d k"],
+    steps: int,
+) -> Float[Array, " steps_plus_1"]:
+    """The risk ||E_t||_F^2 / 2 of precgd's linearisation at the optimum, iterated exactly from E_0.
+
+    This suite's (see :func:`precgd_rate_linearised` for the map).  In closed form, from the
+    eigendecompositions: the column block X_t = E_t V obeys X_{t+1} = (I - eta (I + P_U)
+    Sigma_hat) X_t, i.e. X_t = L W (1 - eta mu)^t W^T L^{-1} X_0 with L = I + c P_U and K = L
+    Sigma_hat L = W diag(mu) W^T; the row block Z_t = U^T E_t (I - P_V) obeys Z_t = Q (1 - eta
+    nu)^t Q^T Z_0 with U^T Sigma_hat U = Q diag(nu) Q^T.  The two blocks are orthogonal, so the
+    risk is (||X_t||^2 + ||Z_t||^2) / 2.  The component of E_0 off the tangent space
+    (P_U^perp E_0 P_V^perp) is dropped: it is second order near the optimum, and zero for
+    spectral init in the noiseless model, where E_0 = (Sigma_hat - I) dW.
+
+    With the same rate estimator applied to this curve and to a run, the estimator's own error
+    (the unresolved modes near the slowest one) is the same on both, so this is the prediction
+    of a *fitted* rate, and rho^2 - (its fitted rate) measures that error.
+
+    Args:
+        eta: step size.
+        sigma_hat: X^T X / N.
+        U, V: orthonormal bases of dW's column and row spaces (d x r_star, k x r_star).
+        error0: E_0 = A_0 B_0 - dW.
+        steps: number of steps (static).
+
+    Returns:
+        The risk at steps 0 .. steps.
+    """
+    lift, mu, W, nu, Q = _precgd_linearisation(sigma_hat, U)
+    dtype = mu.dtype
+    U, V, error0 = (jnp.asarray(a, dtype) for a in (U, V, error0))
+    eta = jnp.asarray(eta, dtype)
+    c = jnp.sqrt(2.0) - 1.0
+    lift_inv = jnp.eye(U.shape[0], dtype=dtype) - (c / (1.0 + c)) * (U @ U.T)
+
+    def powers(base):  # base^t for t = 0 .. steps, shape (steps + 1, n); negative bases too
+        repeated = jnp.broadcast_to(base, (steps,) + base.shape)
+        return jnp.concatenate([jnp.ones((1,) + base.shape, dtype), jnp.cumprod(repeated, axis=0)])
+
+    X0 = W.T @ (lift_inv @ (error0 @ V))  # (d, r_star) in K's eigenbasis
+    Z0 = Q.T @ (U.T @ error0 - (U.T @ error0 @ V) @ V.T)  # (r_star, k)
+    X = jnp.einsum("ij,tj,jk->tik", lift @ W, powers(1.0 - eta * mu), X0)
+    Z = jnp.einsum("ij,tj,jk->tik", Q, powers(1.0 - eta * nu), Z0)
+    return 0.5 * (jnp.sum(X**2, axis=(1, 2)) + jnp.sum(Z**2, axis=(1, 2)))
 
 
 def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
