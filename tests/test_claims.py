@@ -584,10 +584,10 @@ def test_verify_cli_prints_writes_and_exits_nonzero_on_failure(tmp_path, capsys,
     assert code == 0
     assert "PASS" in out and "all checks pass" in out
     df = pd.read_parquet(tmp_path / "verify_quick.parquet")
-    assert list(df["claim"]) == ["1"] and list(df["verdict"]) == ["PASS"]
+    assert list(df["claim"]) == ["1", "1"] and list(df["verdict"]) == ["PASS", "explore"]
     for column in ["predicted", "mean", "spread", "margin", "rule", "check", "row", "kind", "statement"]:
         assert column in df.columns
-    assert list(df["row"]) == ["1.1"] and list(df["statement"]) == ["LoRA-One Thm 3.1"]
+    assert list(df["row"]) == ["1.1", "1.2"] and list(df["statement"]) == ["LoRA-One Thm 3.1"] * 2
     # the coverage table: one line per statement of THEOREMS.md, Thm 3.1 checked by row 1.1
     coverage_text = out.split("coverage:")[1]
     assert len([line for line in coverage_text.splitlines() if line.startswith(("LoRA-One", "HRP"))]) == len(claims.STATEMENTS)

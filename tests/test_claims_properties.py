@@ -56,16 +56,16 @@ THM31_SHAPES = [(8, 6, 2, 4, 64, 60), (12, 10, 3, 3, 6, 60)]
     seed=SEEDS,
 )
 def test_thm31_B_stays_in_the_row_space_of_G_at_every_step(shape, kappa, alpha, seed):
-    sines = claim1.compute(
+    sines, _, b0_norm, rank_gap = claim1.compute(
         seed_keys([seed]),
-        jnp.asarray([alpha]),
+        jnp.asarray([0.0]),  # noiseless
+        (jnp.asarray([alpha]), jnp.asarray([1.0 / 64])),
         jnp.asarray(kappa),
-        jnp.asarray(0.0),
-        jnp.asarray(1.0 / 64),
         jnp.asarray(0.0),
         shape=shape,
     )
-    sines = np.asarray(sines)[0, 0, 1:]  # every step t >= 1 (B_0 = 0 has no row space)
+    assert float(b0_norm[0, 0, 0]) == 0.0 and float(rank_gap[0, 0, 0]) <= 1e-10  # inside the hypotheses
+    sines = np.asarray(sines)[0, 0, 0, 1:]  # every step t >= 1 (B_0 = 0 has no row space)
     assert sines.shape == (shape[-1],)
     assert np.max(sines) <= 1e-9, np.max(sines)
 
