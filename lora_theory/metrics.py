@@ -38,6 +38,7 @@ METRIC_NAMES = (
     "align_B_G",
     "align_A_dW",
     "align_B_dW",
+    "align_A_W0",
     "norm_A",
     "norm_B",
     "balance",
@@ -176,6 +177,9 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     one for the four r_star x r_star angle matrices.  The alignments are NaN while a factor has
     rank below r_star (e.g. B_0 = 0 for ``random``): its top subspace is undefined there.
 
+    ``align_A_W0`` is the same angle against W0's top-r_star left singular subspace
+    (``problem.W0_left``): PiSSA's premise is that the useful directions are W0's top ones.
+
     Args:
         problem: the problem (its ``dW``, ``G_left``, ``G_right``, ``dW_left``, ``dW_right``).
         objective: ``problem.objective(offset)``, the training loss on top of W0 + offset.
@@ -183,7 +187,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
 
     Returns:
         name -> value: ``loss, risk, rel_err, align_A_G, align_B_G, align_A_dW, align_B_dW,
-        norm_A, norm_B, balance, stable_rank_A`` (scalars), ``sv_AB`` (r values) and the
+        align_A_W0, norm_A, norm_B, balance, stable_rank_A`` (scalars), ``sv_AB`` (r values) and the
         problem's ``extra_metrics`` (e.g. ``test_loss`` of the nonlinear model).
     """
     A, B = factors
@@ -212,6 +216,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
         "align_B_G": sines[1],
         "align_A_dW": sines[2],
         "align_B_dW": sines[3],
+        "align_A_W0": _align_A_W0(problem, A, w[0], V[0]),
         "norm_A": jnp.sqrt(jnp.trace(gram_A)),
         "norm_B": jnp.sqrt(jnp.trace(gram_B)),
         "balance": jnp.linalg.norm(gram_A - gram_B),
@@ -220,6 +225,19 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     }
     metrics.update(problem.extra_metrics(A, B, objective.offset))
     return metrics
+
+
+def _align_A_W0(problem, A, w, V) -> Float[Array, ""]:
+    """sin of the largest angle between A's top-r_star left subspace and W0's (NaN without W0_left).
+
+    Its own eigendecomposition call, apart from the batched four of :func:`lora_metrics`, so that
+    adding it left the other metrics' values unchanged, bit for bit.
+    """
+    W0_left = getattr(problem, "W0_left", None)
+    if W0_left is None:
+        return jnp.asarray(jnp.nan, A.dtype)
+    AV = A @ _top_eigenvectors(w, V, W0_left.shape[1])
+    return _sin_from_gram(_angle_gram(AV, W0_left))
 
 
 def fit_linear_rate(
