@@ -1,4 +1,4 @@
-"""The figure experiments: one module per figure of the SPEC (F1 to F7, F1b), by name in REGISTRY.
+"""The figure experiments: one module per figure of the SPEC (F1 to F7, F1b, F9), by name in REGISTRY.
 
 Each module has ``NAME``, ``TITLE``, a frozen ``Config`` dataclass with ``quick()`` and ``full()``
 presets, ``run(config, out_dir, progress) -> DataFrame`` (through the engine; writes
@@ -22,6 +22,7 @@ MODULES = {
     "f5": "experiments.f5_hrp",
     "f6": "experiments.f6_relu",
     "f7": "experiments.f7_laws",
+    "f9": "experiments.f9_practical_inits",
 }
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "top_right_subspace",
     "align_A",
     "align_B",
+    "align_A_many",
+    "span_contains",
     "product_singular_values",
     "stable_rank",
     "balance",
@@ -121,6 +123,42 @@ def align_A(A: Float[Array, "d r"], reference_left: Float[Array, "d m"]) -> Floa
     """
     AV = A @ _top_eigenvectors(*eigh(A.T @ A), reference_left.shape[1])
     return _sin_from_gram(_angle_gram(AV, reference_left))
+
+
+def align_A_many(A: Float[Array, "d r"], references) -> Float[Array, " n"]:
+    """:func:`align_A` against each of ``references`` (d x m each, the same m), sharing one
+    eigendecomposition of A^T A and one batched call for the n angle matrices.
+
+    Returns:
+        n sines, in the order of ``references``.
+    """
+    AV = A @ _top_eigenvectors(*eigh(A.T @ A), references[0].shape[1])
+    grams = jnp.stack([_angle_gram(AV, reference) for reference in references])
+    return jax.vmap(_sin_from_gram)(grams)
+
+
+def span_contains(A: Float[Array, "d r"], reference: Float[Array, "d m"], *, rtol: float = 1e-10) -> Float[Array, ""]:
+    """||(I - P_A) U_ref||_2: sin of the largest angle between span(reference) and its projection
+    on span(A), the whole column space of A (not its top-m part, so ties among A's singular values
+    do not matter; a rank-deficient A uses its range).
+
+    0 when span(A) contains span(reference) (e.g. PiSSA's A_0 and a target inside W0's top
+    subspace), 1 when some reference direction is orthogonal to span(A) (or A = 0).  From the
+    r x r Gram matrix: A's range is A V_i / s_i over the eigenvalues s_i^2 > rtol s_1^2.
+
+    Args:
+        A: d x r.
+        reference: d x m orthonormal columns (e.g. ``problem.dW_left``).
+        rtol: eigenvalues of A^T A below rtol times the largest count as zero.
+
+    Returns:
+        sin of the largest principal angle, in [0, 1].
+    """
+    w, V = eigh(A.T @ A)
+    keep = w > rtol * jnp.maximum(w[-1], jnp.finfo(A.dtype).tiny)
+    basis = (A @ V) * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, w, 1.0)), 0.0)
+    residual = reference - basis @ (basis.T @ reference)
+    return _sin_from_gram(residual.T @ residual)
 
 
 def align_B(B: Float[Array, "r k"], reference_right: Float[Array, "k m"]) -> Float[Array, ""]:
