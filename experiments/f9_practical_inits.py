@@ -439,6 +439,10 @@ def _bars(ax, s: pd.DataFrame, target: str, df: pd.DataFrame, cfg: dict) -> None
         ax.bar(pos, height - bottom, 0.38, bottom=bottom, color=OPT_COLORS[opt], label=f"{opt}, step {cfg['steps']}")
         ax.errorbar(pos, height, yerr=[np.maximum(height - q[0.25], 0), np.maximum(q[0.75] - height, 0)],
                     fmt="none", ecolor="0.2", elinewidth=0.8, capsize=1.5)
+        diverged = (sub["diverged"] > 0.5 * last.groupby("init")["seed"].size().loc[list(INITS)]).to_numpy()
+        if diverged.any():
+            ax.scatter(pos[diverged], np.full(diverged.sum(), 1.5), marker="x", s=30, color=OPT_COLORS[opt], zorder=4,
+                       label="x: most runs diverged" if j == 0 else None)
     start = s[(s["target"] == target) & (s["optimizer"] == "gd")].set_index("init").loc[list(INITS)]
     ax.scatter(x, start["start"], marker="_", s=160, color="black", zorder=3, label="step 0")
     floor = start["floor"].to_numpy()
@@ -524,5 +528,6 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     P.caption(fig, f"linear model, d = k = {cfg['d']}, r = {cfg['rank']}, r* = {cfg['r_star']}, N = {cfg['n_factor']}d, "
                    f"$\\kappa$ = {cfg['kappa']:g}, {cfg['steps']} steps; gd $\\eta$ = {cfg['gd_lr']:g}, precgd $\\eta$ = "
                    f"{cfg['precgd_lr']:g} ($\\lambda$ = {cfg['damping']:g}); $\\alpha$ = {cfg['alpha']:g}; "
-                   f"geometric mean over {df['seed'].nunique()} seeds, bars/bands: interquartile; dashed: theory")
+                   f"geometric mean over {df['seed'].nunique()} seeds, bars/bands: interquartile; "
+                   "dashed: the floors (Eckart-Young, derived here), dotted: Thm 3.3's bound on spectral's start")
     return P.save_figure(fig, figures_dir, NAME)

@@ -179,6 +179,8 @@ def test_f9_quick_runs_through_the_cli_and_its_runs_are_simulates(tmp_path):
         assert abs(s.loc[(init, "random", "gd"), "start"] - 1.0) < 1e-10  # the model starts at W0
     assert s.loc[("oracle", "random", "gd"), "start"] < 1e-12 and s.loc[("pissa", "top", "gd"), "span0"] < 1e-10
     assert "| `pissa` |" in module.tables(df)
+    last = df[(df["panel"] == "inits") & (df["step"] == config.steps) & ~df["diverged"]]
+    assert (last["rel_err"] >= last["floor"] * (1 - 1e-8) - 1e-13).all()  # the floors are lower bounds
     # the batched runs (padded offsets, identity projections, rank padding) are simulate's runs
     for (init, optimizer, target, rank, scaling, panel) in (("lora_sb", "precgd", "top", config.rank, "none", "inits"),
                                                             ("random", "gd", "random", 8, "rslora", "rslora")):
