@@ -130,8 +130,9 @@ def test_lr_ratio_needs_an_optimizer_that_declares_it(readme):
         lt.validate(config.replace(lr_ratio=2.0))
     lt.register_optimizer("my_sgd_plus", lambda lr, lr_ratio: optax.chain(optax.sgd(lr), lt.scale_factors(1.0, lr_ratio)),
                           params=("lr", "lr_ratio"))
-    plus = config.replace(init="spectral", optimizer="my_sgd_plus", lr_ratio=3.0, steps=20)
-    mine = lt.simulate(plus, seeds=2)
-    ours = lt.simulate(plus.replace(optimizer="gd"), seeds=2)
-    np.testing.assert_allclose(mine.trajectory.metrics["risk"], ours.trajectory.metrics["risk"], rtol=1e-10)
-    assert not np.allclose(mine.trajectory.metrics["risk"], lt.simulate(plus.replace(lr_ratio=1.0), seeds=2).trajectory.metrics["risk"])
+    plus = config.replace(init="spectral", optimizer="my_sgd_plus", steps=20)
+    mine = lt.simulate(plus, seeds=2, sweep={"lr_ratio": [1.0, 3.0]})
+    ours = lt.simulate(plus.replace(optimizer="gd"), seeds=2, sweep={"lr_ratio": [1.0, 3.0]})
+    risk = np.asarray(mine.trajectory.metrics["risk"])
+    np.testing.assert_allclose(risk, ours.trajectory.metrics["risk"], rtol=1e-10)
+    assert not np.allclose(risk[:, 0], risk[:, 1])  # the ratio reached the registered optimizer

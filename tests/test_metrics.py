@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import lora_theory as lt
 
@@ -52,10 +52,11 @@ def test_fit_linear_rate_is_nan_without_a_linear_phase():
     assert np.isnan(float(lt.fit_linear_rate(steps, jnp.ones(10, jnp.float64))))
 
 
+@settings(max_examples=6)
 @given(
     n=st.sampled_from([8, 12]),
     p=st.sampled_from([1, 2]),
-    extra=st.sampled_from([0, 1, 3]),
+    extra=st.sampled_from([0, 3]),
     seed=st.integers(0, 10_000),
 )
 def test_span_contains_against_scipy_and_when_A_contains_the_reference(n, p, extra, seed):
