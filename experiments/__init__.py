@@ -1,4 +1,4 @@
-"""The figure experiments: one module per figure of the SPEC (F1 to F8, F1b), by name in REGISTRY.
+"""The figure experiments: one module per figure of the SPEC (F1 to F9, F1b), by name in REGISTRY.
 
 Each module has ``NAME``, ``TITLE``, a frozen ``Config`` dataclass with ``quick()`` and ``full()``
 presets, ``run(config, out_dir, progress) -> DataFrame`` (through the engine; writes
@@ -23,6 +23,7 @@ MODULES = {
     "f6": "experiments.f6_relu",
     "f7": "experiments.f7_laws",
     "f8": "experiments.f8_digits",
+    "f9": "experiments.f9_practical_inits",
 }
 
 

@@ -10,7 +10,7 @@ The public API.  Enable float64 before use for theory checks::
     df = batch.to_dataframe()
 
 Every name below is re-exported explicitly (``from .x import name as name``); the subpackages
-:mod:`lora_theory.models`, :mod:`lora_theory.theory` and :mod:`lora_theory.claims` are
+:mod:`lora_theory.models`, :mod:`lora_theory.scaling`, :mod:`lora_theory.theory` and :mod:`lora_theory.claims` are
 importable as attributes too (``lt.theory.precgd_rate``).
 """
 
@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 
 from . import claims as claims
 from . import models as models
+from . import scaling as scaling
 from . import theory as theory
 from .cache import enable_compilation_cache as enable_compilation_cache
 from .claims import CLAIMS as CLAIMS
@@ -71,6 +72,7 @@ from .models import ModelSpec as ModelSpec
 from .models import make_problem as make_problem
 from .models import register_model as register_model
 from .models import spectrum as spectrum
+from .models.linear import TARGET_SUBSPACES as TARGET_SUBSPACES
 from .models.linear import LinearObjective as LinearObjective
 from .models.linear import LinearProblem as LinearProblem
 from .models.linear import LowRank as LowRank
@@ -79,6 +81,7 @@ from .models.linear import make_linear_problem as make_linear_problem
 from .models.linear import make_population_problem as make_population_problem
 from .models.linear import sample_linear_data as sample_linear_data
 from .models.linear import target_spectrum as target_spectrum
+from .models.linear import tilt_subspace as tilt_subspace
 from .models.linear import top_singular_subspaces as top_singular_subspaces
 from .models.relu import ACTIVATIONS as ACTIVATIONS
 from .models.relu import NonlinearObjective as NonlinearObjective
@@ -105,7 +108,10 @@ from .optimizers import project_A as project_A
 from .optimizers import register_optimizer as register_optimizer
 from .optimizers import scale_by_lora_preconditioner as scale_by_lora_preconditioner
 from .optimizers import standard_promotion as standard_promotion
+from .optimizers import scale_factors as scale_factors
 from .results import batch_to_dataframe as batch_to_dataframe
+from .scaling import SCALINGS as SCALINGS
+from .scaling import lora_scale as lora_scale
 from .results import read_results as read_results
 from .results import run_summary as run_summary
 from .results import write_results as write_results

@@ -40,6 +40,8 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 
+from .scaling import SCALINGS
+
 __all__ = [
     "RunConfig",
     "FieldSpec",
@@ -155,6 +157,7 @@ _INITS = _registry("inits", "INITS")
 _OPTIMIZERS = _registry("optimizers", "OPTIMIZERS")
 _TRAIN_FACTORS = _registry("optimizers", "TRAIN_FACTORS")
 _ACTIVATIONS = _registry("models.relu", "ACTIVATIONS")
+_TARGET_SUBSPACES = _registry("models.linear", "TARGET_SUBSPACES")
 
 
 @dataclass(frozen=True)
@@ -165,13 +168,16 @@ class RunConfig:
     population mode), target spectrum by ``kappa`` (geometric from 1 to 1/kappa, times
     ``target_scale``) or explicit ``singular_values`` (which then override kappa and
     target_scale), label ``noise`` (standard deviation), ``activation`` / ``leaky_slope`` for
-    nonlinear models.
+    nonlinear models, ``target_subspace`` (random, or inside W0's top / bottom singular subspaces)
+    and ``target_angle`` (the tilt away from them).
 
     LoRA: ``rank`` (r), ``init`` (see ``INITS``), ``variant``, ``alpha`` (std of random entries),
     ``gamma`` (spectral scale), ``s`` (LoRA-One / LoRA-GA scale), HRP's ``preheat_*``
-    (``preheat_lr`` defaults to ``lr``, ``preheat_train_factors`` to ``train_factors``).
+    (``preheat_lr`` defaults to ``lr``, ``preheat_train_factors`` to ``train_factors``),
+    ``scaling`` and ``lora_alpha`` (the branch's scale s, :mod:`lora_theory.scaling`).
 
     Training: ``optimizer`` (gd, precgd, or any registered one), ``lr`` (eta), ``damping`` (lam),
+    ``lr_ratio`` (LoRA+: B's learning rate over A's),
     ``train_factors`` (both, A, B), ``steps``, ``log_every``, ``dtype``.
 
     Each field's metadata (:class:`FieldSpec`, :data:`FIELD_SPECS`) says what it is, where it may
@@ -207,6 +213,14 @@ class RunConfig:
     noise: float = _field(0.0, "label noise std", _P, dynamic=True, problem=True, low=0.0)
     activation: str = _field("relu", "nonlinear models: activation", _P, problem=True, choices=_ACTIVATIONS)
     leaky_slope: float = _field(0.01, "leaky ReLU slope", _P, dynamic=True, problem=True, low=0.0)
+    target_subspace: str = _field(
+        "random", "where dW's singular subspaces lie: Haar, or in W0's top / bottom r_star ones", _P,
+        problem=True, choices=_TARGET_SUBSPACES, column=True,
+    )
+    target_angle: float = _field(
+        0.0, "tilt of dW's subspaces away from W0's (radians, 0..pi/2)", _P, dynamic=True, problem=True,
+        low=0.0, high=math.pi / 2, why=" (radians, up to pi/2)",
+    )
     rank: int = _field(8, "LoRA rank r", _L, low=1, high=_min_dk, why=" (min(d, k))", column=True)
     init: str = _field("random", "init name(s), comma-separated", _L, choices=_INITS, column=True, cli_list=True)
     variant: str | None = _field(
@@ -242,9 +256,16 @@ class RunConfig:
         default_from=lambda c: c.train_factors,
         only_if_read=True,
     )
+    scaling: str = _field(
+        "none", "scale s of the branch W0 + s A B: none, lora (alpha/r), rslora (alpha/sqrt r)", _L,
+        choices=SCALINGS, column=True,
+    )
+    lora_alpha: float = _field(8.0, "PEFT's lora_alpha (read when --scaling is not none)", _L, dynamic=True,
+                               low=0.0, strict=True)
     optimizer: str = _field("gd", "optimizer name(s) (comma list)", _T, choices=_OPTIMIZERS, column=True, cli_list=True)
     lr: float = _field(0.015625, "learning rate eta", _T, dynamic=True, low=0.0)
     damping: float = _field(0.0, "precgd damping lam", _T, dynamic=True, low=0.0)
+    lr_ratio: float = _field(1.0, "LoRA+: B's learning rate is lr_ratio x lr", _T, dynamic=True, low=0.0, strict=True)
     train_factors: str = _field("both", "factors that train", _T, choices=_TRAIN_FACTORS, column=True)
     steps: int = _field(1000, "optimizer steps", _T, low=0)
     log_every: int = _field(10, "log the metrics every this many steps", _T, low=1)
@@ -335,10 +356,12 @@ def _check_int(name: str, value, low: int, high: int | None = None, why: str = "
         _fail(name, value, f"must be {bound}{why}")
 
 
-def _check_float(name: str, value, *, low: float = 0.0, strict: bool = False, why: str = ""):
+def _check_float(name: str, value, *, low: float = 0.0, high: float | None = None, strict: bool = False, why: str = ""):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value > low if strict else value >= low)
+    ok = ok and (value > low if strict else value >= low) and (high is None or value <= high)
     if not ok:
+        if high is not None:
+            _fail(name, value, f"must be a finite number in {'(' if strict else '['}{low}, {high:.6g}]{why}")
         _fail(name, value, f"must be a finite number {'>' if strict else '>='} {low}{why}")
 
 
@@ -357,7 +380,7 @@ def _check_field(config: RunConfig, name: str, spec: FieldSpec) -> None:
         if field_type(name) is int:
             _check_int(name, value, low, high, spec.why)
         else:
-            _check_float(name, value, low=low, strict=spec.strict, why=spec.why)
+            _check_float(name, value, low=low, high=high, strict=spec.strict, why=spec.why)
 
 
 def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunConfig:
@@ -369,6 +392,7 @@ def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunCo
     """
     from .inits import INITS
     from .models import MODELS
+    from .optimizers import OPTIMIZERS
 
     for name, values in (sweep or {}).items():
         if name not in FIELD_SPECS:
@@ -399,6 +423,13 @@ def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunCo
     elif c.variant is not None:
         with_variants = [name for name, entry in INITS.items() if entry.variants]
         _fail("variant", c.variant, f"init {c.init!r} has no variants (variants exist for {', '.join(with_variants)})")
+    if c.lr_ratio != 1.0 and "lr_ratio" not in OPTIMIZERS[c.optimizer].params:
+        _fail(
+            "lr_ratio",
+            c.lr_ratio,
+            f"optimizer {c.optimizer!r} does not declare lr_ratio (register it with params=(..., 'lr_ratio'), "
+            "e.g. chaining lt.scale_factors(1.0, lr_ratio))",
+        )
     for entry in (MODELS[c.model], init):
         problem = entry.check(c) if entry.check is not None else None
         if problem is not None:

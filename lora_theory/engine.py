@@ -33,7 +33,9 @@ from .inits import LoRAInit, get_init
 from .memory import check_memory
 from .metrics import fit_linear_rate, lora_metrics
 from .models import MODELS, make_problem
+from .models.linear import LowRank
 from .optimizers import LoRAFactors, get_optimizer, optimizer_from_config
+from .scaling import lora_scale, scaled_factor_grads
 
 __all__ = [
     "Trajectory",
@@ -103,6 +105,7 @@ def train(
     steps: int,
     log_every: int = 1,
     observe: Observe = lora_metrics,
+    scale=None,
 ) -> Trajectory:
     """Train the LoRA factors from ``init`` on ``problem``: the package's one training loop.
 
@@ -111,6 +114,11 @@ def train(
     ``updates, state = optimizer.update(grads, state, factors)`` and ``factors + updates``.
     Pure, and jit/vmap-able; ``steps``, ``log_every``, ``optimizer``'s structure and ``observe``
     are static (the optimizer may close over traced scalars such as a swept learning rate).
+
+    With ``scale`` s (PEFT's ``lora`` / ``rslora`` scaling, :mod:`lora_theory.scaling`) the model
+    is W0 + s (A B + offset): the gradients are :func:`~lora_theory.scaling.scaled_factor_grads`
+    and ``observe`` sees the model's factors (s A, B) and offset (s offset), so its risk, loss and
+    product are the model's.  ``None`` (the default) applies no factor at all.
 
     Args:
         problem: the problem (e.g. a :class:`~lora_theory.models.linear.LinearProblem`).
@@ -126,17 +134,29 @@ def train(
         observe: ``observe(problem, objective, factors) -> pytree`` (``objective`` is the training
             loss on top of W0 + offset, with ``.loss`` and ``.offset``); default the SPEC's metric
             set, :func:`~lora_theory.metrics.lora_metrics`.
+        scale: the branch's scale s (a scalar, may be traced), or ``None`` for none.
 
     Returns:
         A :class:`Trajectory`; ``metrics`` is ``observe``'s pytree with a leading axis of logged
         steps.
     """
     init = init.with_offset()
-    objective = problem.objective(init.offset)
+    if scale is None:
+        objective = problem.objective(init.offset)
+        factor_grads = objective.factor_grads
+        inner_observe = observe
+    else:
+        objective = problem.objective(LowRank(scale * init.offset.left, init.offset.right))
+
+        def factor_grads(A, B):
+            return scaled_factor_grads(objective, scale, A, B)
+
+        def inner_observe(problem, objective, factors):
+            return observe(problem, objective, LoRAFactors(scale * factors.A, factors.B))
 
     def step(t, carry):
         factors, opt_state, diverged_step = carry
-        grads = LoRAFactors(*objective.factor_grads(factors.A, factors.B))
+        grads = LoRAFactors(*factor_grads(factors.A, factors.B))
         updates, opt_state = optimizer.update(grads, opt_state, factors)
         new = optax.apply_updates(factors, updates)
         bad = ~jnp.isfinite(jnp.sum(new.A) + jnp.sum(new.B))
@@ -149,7 +169,7 @@ def train(
         # computes their common products (Sigma_hat A, A^T G, B B^T: the loss) once.  The last
         # chunk has no step (start == end); its peeled step is computed and discarded.
         start, end = bounds
-        metrics = observe(problem, objective, carry[0])
+        metrics = inner_observe(problem, objective, carry[0])
         peeled = step(start, carry)
         carry = jax.tree.map(lambda new, old: jnp.where(end > start, new, old), peeled, carry)
         carry = lax.fori_loop(start + 1, end, step, carry)
@@ -185,10 +205,14 @@ def _train_from_config(
         config.optimizer,
         lr=values["lr"],
         damping=values["damping"],
+        lr_ratio=values["lr_ratio"],
         train_factors=config.train_factors,
         A_basis=init.A_basis,
     )
-    return train(problem, init, optimizer, steps=config.steps, log_every=config.log_every, observe=observe)
+    scale = lora_scale(config.scaling, values["lora_alpha"], config.rank)
+    return train(
+        problem, init, optimizer, steps=config.steps, log_every=config.log_every, observe=observe, scale=scale
+    )
 
 
 def split_run_key(key: jax.Array) -> jax.Array:

@@ -1,9 +1,17 @@
-"""LoRA initialisations: random, spectral (LoRA-One), lora_one variants, lora_ga, lora_sb, hrp, oracle.
+"""LoRA initialisations: the papers' (random, spectral, lora_one, lora_ga, lora_sb, hrp, oracle) and
+the practical ones of PEFT's zoo (pissa, milora, olora, orthogonal) and the mirrored vanilla init
+(random_b).
 
 ``G = U S V^T`` is the SVD of the one-step full gradient ``G = -grad_W L(W0)``; ``U_r, S_r, V_r``
 its top r.  Every strategy returns a :class:`LoRAInit`: the initial factors, a low-rank ``offset``
 added to W0 (zero except for the inits that keep the model unchanged at step 0) and, for
 ``lora_sb`` only, the fixed left basis onto which A's updates are projected.
+
+**Orientation.**  This suite writes W = W0 + A B with W0 in R^{d x k}, A (d x r) on the input
+side and y = W^T x.  PEFT stores the PyTorch weight W0^T (out x in) and adds B_peft A_peft, so
+A = A_peft^T and B = B_peft^T: every PEFT formula below is transposed into this orientation.
+With a scale s (``RunConfig.scaling``) the model is W0 + s (A B + offset), so an offset of
+-A_0 B_0 keeps the model unchanged at step 0 under any scale (see :mod:`lora_theory.scaling`).
 
 **The registry.**  :data:`INITS` maps each name (``RunConfig.init``, ``--init``) to an
 :class:`InitSpec`: the function ``fn(problem, rank, *, key, **params) -> LoRAInit``, the
@@ -30,6 +38,7 @@ from jaxtyping import Array, Float
 from .config import DYNAMIC_FIELDS, FIELD_SPECS, RunConfig, invalid
 from .models.linear import LowRank
 from .optimizers import LoRAFactors, optimizer_from_config
+from .scaling import lora_scale
 
 __all__ = [
     "LoRAInit",
@@ -47,6 +56,11 @@ __all__ = [
     "hrp_init",
     "hrp_init_over_ranks",
     "oracle_init",
+    "random_b_init",
+    "pissa_init",
+    "milora_init",
+    "olora_init",
+    "orthogonal_init",
     "preheat",
 ]
 
@@ -54,6 +68,7 @@ __all__ = [
 _LORA_ONE_VARIANTS = ("normalized", "orthonormal")
 _HRP_VARIANTS = ("directions", "singular_values")
 _ORACLE_VARIANTS = ("spectral", "directions")
+_OLORA_VARIANTS = ("peft", "qr")
 
 
 class LoRAInit(NamedTuple):
@@ -103,6 +118,22 @@ def random_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
     dtype = problem.W0.dtype
     A = jnp.asarray(alpha, dtype) * jax.random.normal(key, (d, rank), dtype)
     B = jnp.zeros((rank, k), dtype)
+    return LoRAInit(A, B, _no_offset(A, B))
+
+
+def random_b_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
+    """The mirrored vanilla init: A_0 = 0, B_0 with N(0, alpha^2) entries ("which factor to zero").
+
+    Thm 3.1's invariance does not simply mirror.  Under GD, A_1 = eta G B_0^T lies in G's column
+    space, but at finite N the gradient grad_A L = (Sigma_hat A B - G) B^T leaves it (Sigma_hat
+    acts on the input side, where A lives); in population mode (Sigma = I, G = dW) A_t stays in
+    dW's column space for every t.  (With ``random``, B_0 = 0, B_t stays in G's row space at any
+    N: Sigma_hat never acts on B's side.)  Same key, same draws as ``random`` (on B's shape).
+    """
+    d, k = problem.W0.shape
+    dtype = problem.W0.dtype
+    A = jnp.zeros((d, rank), dtype)
+    B = jnp.asarray(alpha, dtype) * jax.random.normal(key, (rank, k), dtype)
     return LoRAInit(A, B, _no_offset(A, B))
 
 
@@ -187,6 +218,105 @@ def oracle_init(
         A, B = _directions(_svd(problem.dW)[0][:, :rank], problem.dW.shape[1], alpha)
     else:
         raise ValueError(f"oracle variant must be one of {_ORACLE_VARIANTS}, got {variant!r}")
+    return LoRAInit(A, B, _no_offset(A, B))
+
+
+def _w0_components(W0, components: slice, scale):
+    """A = U S^{1/2}, B = S^{1/2} V^T from the chosen singular components of W0, S divided by s."""
+    U, s, Vt = _svd(W0)
+    s_sel = s[components] if scale is None else s[components] / scale
+    root = jnp.sqrt(s_sel)
+    A, B = U[:, components] * root, root[:, None] * Vt[components]
+    return LoRAInit(A, B, _keep_model_unchanged(A, B))
+
+
+def pissa_init(problem, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha=8.0) -> LoRAInit:
+    """PiSSA: A_0 = U_r S_r^{1/2}, B_0 = S_r^{1/2} V_r^T from W0's top-r SVD, W0 offset by -A_0 B_0.
+
+    Meng, Wang, Zhang, "PiSSA: Principal Singular Values and Singular Vectors Adaptation of Large
+    Language Models", NeurIPS 2024 (arXiv 2404.02948), its method section: W0 = U S V^T; the branch
+    gets W0's principal part U_r S_r V_r^T and the frozen residual W0 - U_r S_r V_r^T, so the
+    model is unchanged at step 0.  Here W0 = U S V^T is this suite's d x k W0 (so U_r is the
+    input side).
+
+    PEFT (``init_lora_weights="pissa"``, ``LoraLayer.pissa_init``): the SVD of the PyTorch weight
+    W0^T = V S U^T, lora_A = (S_r / s)^{1/2} U_r^T, lora_B = V_r (S_r / s)^{1/2} with s the
+    layer's scaling, and the base weight minus s lora_B lora_A; transposed, that is the formula
+    above with S_r divided by the scale s (under ``scaling='none'``, s = 1).  ("pissa_niter_n",
+    a randomised SVD, is not reproduced: the exact SVD is the n -> infinity limit.)
+    """
+    return _w0_components(problem.W0, slice(0, rank), lora_scale(scaling, lora_alpha, rank))
+
+
+def milora_init(problem, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha=8.0) -> LoRAInit:
+    """MiLoRA: PiSSA's formula with W0's r smallest singular components (m = min(d, k) in all).
+
+    Wang, Li, Wang, Chen, Chen, "MiLoRA: Harnessing Minor Singular Components for Parameter-
+    Efficient LLM Finetuning", NAACL 2025 (arXiv 2406.09044), its method section: A_0 = U_{m-r+1..m} S^{1/2},
+    B_0 = S^{1/2} V_{m-r+1..m}^T, W0 offset by -A_0 B_0 (model unchanged at step 0): training is
+    steered into the "less-optimised" minor subspace.
+
+    PEFT has no MiLoRA option (its ``init_lora_weights`` are True, False, "gaussian", "eva",
+    "olora", "pissa", "pissa_niter_n", "corda", "loftq", "orthogonal"); the authors' code is a
+    PiSSA-style change of the SVD slice, so this init follows ``pissa``'s convention (S divided
+    by the scale s).
+    """
+    m = min(problem.W0.shape)
+    return _w0_components(problem.W0, slice(m - rank, m), lora_scale(scaling, lora_alpha, rank))
+
+
+def olora_init(problem, rank: int, *, key: jax.Array | None = None, variant: str = "peft") -> LoRAInit:
+    """OLoRA: the LoRA factors from a QR decomposition of W0, W0 offset by -A_0 B_0.
+
+    Büyükakyüz, "OLoRA: Orthonormal Low-Rank Adaptation of Large Language Models", arXiv
+    2406.01775, its method section: W = Q R, the adapter starts at Q_r R_r (first r columns of Q, rows
+    of R), the frozen weight is W - Q_r R_r (model unchanged at step 0).  The paper's W is the
+    PyTorch weight (out x in), so which side is orthonormal depends on the orientation:
+
+    * ``peft`` (default; PEFT's ``init_lora_weights="olora"``, ``LoraLayer.olora_init``): the QR
+      of the PyTorch weight W0^T = Q R (Q: k x m, R: m x d), lora_B = Q_r, lora_A = R_r, base
+      weight minus s lora_B lora_A.  Transposed: A_0 = R_r^T (d x r), B_0 = Q_r^T (r x k), an LQ
+      decomposition of this suite's W0: the orthonormal factor is the output side B_0.
+    * ``qr``: the QR of this suite's W0 = Q R (Q: d x m), A_0 = Q_{:, 1..r}, B_0 = R_{1..r, :} (the
+      orthonormal factor on the input side, as the issue that asked for OLoRA wrote it).
+
+    PEFT applies no 1/s to the factors (unlike pissa): the scale multiplies Q_r R_r, and the
+    offset -A_0 B_0 cancels it (the branch is scaled as a whole).
+    """
+    if variant == "peft":
+        Q, R = jnp.linalg.qr(problem.W0.T)
+        A, B = R[:rank].T, Q[:, :rank].T
+    elif variant == "qr":
+        Q, R = jnp.linalg.qr(problem.W0)
+        A, B = Q[:, :rank], R[:rank]
+    else:
+        raise ValueError(f"olora variant must be one of {_OLORA_VARIANTS}, got {variant!r}")
+    return LoRAInit(A, B, _keep_model_unchanged(A, B))
+
+
+def orthogonal_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
+    """PEFT's orthogonal init: both factors non-zero, their product zero (to rounding) at step 0.
+
+    PEFT (``init_lora_weights="orthogonal"``, ``LoraLayer.orthogonal_init``, after the blog post
+    datta0.github.io/posts/rethink-lora-init, which PEFT cites): r even; Q is the orthogonal factor of an
+    r x r Gaussian, q_odd its rows 1, 3, 5, ... and q_even its rows 2, 4, ...  (r/2 x r each);
+    lora_A = (Z_A q_odd)^T / 10, lora_B = Z_B^T q_even / 10 with Z_A (in x r/2), Z_B (r/2 x out)
+    Gaussian.  Transposed into this orientation: A_0 = alpha Z_A q_odd (d x r), B_0 = alpha q_even^T
+    Z_B (r x k), so A_0 B_0 = alpha^2 Z_A (q_odd q_even^T) Z_B = 0 (distinct rows of Q are
+    orthogonal).  Each factor has rank r/2.  No offset is needed.
+
+    PEFT's factor is 1/10; here it is ``alpha`` (default 1e-2, the suite's random-init std, so
+    ``orthogonal`` and ``random`` start at comparable scales; ``--alpha 0.1`` gives PEFT's).  The
+    entries of A_0 then have standard deviation about alpha / sqrt(2).
+    """
+    d, k = problem.W0.shape
+    dtype = problem.W0.dtype
+    key_q, key_a, key_b = jax.random.split(key, 3)
+    Q, _ = jnp.linalg.qr(jax.random.normal(key_q, (rank, rank), dtype))
+    half = rank // 2
+    scale = jnp.asarray(alpha, dtype)
+    A = scale * (jax.random.normal(key_a, (d, half), dtype) @ Q[0::2])
+    B = scale * (Q[1::2].T @ jax.random.normal(key_b, (half, k), dtype))
     return LoRAInit(A, B, _no_offset(A, B))
 
 
@@ -494,11 +624,22 @@ _HRP_PARAMS = (
     "preheat_train_factors",
 )
 
+def _orthogonal_check(c: RunConfig):
+    if c.rank % 2:
+        return "rank", "orthogonal splits Q's rows into odd and even ones, so the rank must be even"
+    return None
+
+
 register_init("random", random_init, params=("alpha",))
+register_init("random_b", random_b_init, params=("alpha",))
 register_init("spectral", spectral_init, params=("gamma",))
 register_init("lora_one", lora_one_init, params=("s",), variants=_LORA_ONE_VARIANTS)
 register_init("lora_ga", lora_ga_init, params=("s",), check=_lora_ga_check)
 register_init("lora_sb", lora_sb_init, params=("gamma",), check=_lora_sb_check)
+register_init("pissa", pissa_init, params=("scaling", "lora_alpha"))
+register_init("milora", milora_init, params=("scaling", "lora_alpha"))
+register_init("olora", olora_init, variants=_OLORA_VARIANTS)
+register_init("orthogonal", orthogonal_init, params=("alpha",), check=_orthogonal_check)
 register_init("hrp", hrp_init, params=_HRP_PARAMS, variants=_HRP_VARIANTS)
 register_init("oracle", oracle_init, params=("gamma", "alpha"), variants=_ORACLE_VARIANTS)
 _BUILTIN.update(_INITS)

@@ -24,7 +24,7 @@ from .config import ConfigError, RunConfig
 __all__ = ["MemoryEstimate", "estimate_peak_bytes", "available_bytes", "check_memory"]
 
 #: scalar metrics logged per step by the default observe (lora_metrics), plus r singular values.
-_SCALAR_METRICS = 12
+_SCALAR_METRICS = 13
 #: columns of the results table besides the metrics (configuration, seed, step, rate, ...).
 _TABLE_COLUMNS = 25
 #: copies of the results table alive while it is built and written (pandas, Arrow).
@@ -59,7 +59,7 @@ class MemoryEstimate(NamedTuple):
 def _problem_bytes(config: RunConfig, itemsize: int) -> tuple[int, int]:
     """(bytes one problem holds, bytes its construction needs on top, transiently)."""
     d, k, n, r_star = config.d, config.k, config.n_samples, config.r_star
-    held = 3 * d * k + 2 * (d + k) * r_star  # W0, dW, G and the singular subspaces
+    held = 3 * d * k + 2 * (d + k) * r_star + d * r_star  # W0, dW, G and the singular subspaces
     if config.model == "linear":
         held += d * d  # Sigma_hat
         transient = n * (d + 2 * k)  # X, Y, E

@@ -21,6 +21,8 @@ __all__ = [
     "top_right_subspace",
     "align_A",
     "align_B",
+    "align_A_many",
+    "span_contains",
     "product_singular_values",
     "stable_rank",
     "balance",
@@ -38,6 +40,7 @@ METRIC_NAMES = (
     "align_B_G",
     "align_A_dW",
     "align_B_dW",
+    "align_A_W0",
     "norm_A",
     "norm_B",
     "balance",
@@ -122,6 +125,42 @@ def align_A(A: Float[Array, "d r"], reference_left: Float[Array, "d m"]) -> Floa
     return _sin_from_gram(_angle_gram(AV, reference_left))
 
 
+def align_A_many(A: Float[Array, "d r"], references) -> Float[Array, " n"]:
+    """:func:`align_A` against each of ``references`` (d x m each, the same m), sharing one
+    eigendecomposition of A^T A and one batched call for the n angle matrices.
+
+    Returns:
+        n sines, in the order of ``references``.
+    """
+    AV = A @ _top_eigenvectors(*eigh(A.T @ A), references[0].shape[1])
+    grams = jnp.stack([_angle_gram(AV, reference) for reference in references])
+    return jax.vmap(_sin_from_gram)(grams)
+
+
+def span_contains(A: Float[Array, "d r"], reference: Float[Array, "d m"], *, rtol: float = 1e-10) -> Float[Array, ""]:
+    """||(I - P_A) U_ref||_2: sin of the largest angle between span(reference) and its projection
+    on span(A), the whole column space of A (not its top-m part, so ties among A's singular values
+    do not matter; a rank-deficient A uses its range).
+
+    0 when span(A) contains span(reference) (e.g. PiSSA's A_0 and a target inside W0's top
+    subspace), 1 when some reference direction is orthogonal to span(A) (or A = 0).  From the
+    r x r Gram matrix: A's range is A V_i / s_i over the eigenvalues s_i^2 > rtol s_1^2.
+
+    Args:
+        A: d x r.
+        reference: d x m orthonormal columns (e.g. ``problem.dW_left``).
+        rtol: eigenvalues of A^T A below rtol times the largest count as zero.
+
+    Returns:
+        sin of the largest principal angle, in [0, 1].
+    """
+    w, V = eigh(A.T @ A)
+    keep = w > rtol * jnp.maximum(w[-1], jnp.finfo(A.dtype).tiny)
+    basis = (A @ V) * jnp.where(keep, 1.0 / jnp.sqrt(jnp.where(keep, w, 1.0)), 0.0)
+    residual = reference - basis @ (basis.T @ reference)
+    return _sin_from_gram(residual.T @ residual)
+
+
 def align_B(B: Float[Array, "r k"], reference_right: Float[Array, "k m"]) -> Float[Array, ""]:
     """||V_{ref,perp}^T V_{B,m}||_2 for the right singular subspace of B (NaN when B has rank < m, e.g. B = 0)."""
     return align_A(B.T, reference_right)
@@ -176,6 +215,9 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     one for the four r_star x r_star angle matrices.  The alignments are NaN while a factor has
     rank below r_star (e.g. B_0 = 0 for ``random``): its top subspace is undefined there.
 
+    ``align_A_W0`` is the same angle against W0's top-r_star left singular subspace
+    (``problem.W0_left``): PiSSA's premise is that the useful directions are W0's top ones.
+
     Args:
         problem: the problem (its ``dW``, ``G_left``, ``G_right``, ``dW_left``, ``dW_right``).
         objective: ``problem.objective(offset)``, the training loss on top of W0 + offset.
@@ -183,7 +225,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
 
     Returns:
         name -> value: ``loss, risk, rel_err, align_A_G, align_B_G, align_A_dW, align_B_dW,
-        norm_A, norm_B, balance, stable_rank_A`` (scalars), ``sv_AB`` (r values) and the
+        align_A_W0, norm_A, norm_B, balance, stable_rank_A`` (scalars), ``sv_AB`` (r values) and the
         problem's ``extra_metrics`` (e.g. ``test_loss`` of the nonlinear model).
     """
     A, B = factors
@@ -212,6 +254,7 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
         "align_B_G": sines[1],
         "align_A_dW": sines[2],
         "align_B_dW": sines[3],
+        "align_A_W0": _align_A_W0(problem, A, w[0], V[0]),
         "norm_A": jnp.sqrt(jnp.trace(gram_A)),
         "norm_B": jnp.sqrt(jnp.trace(gram_B)),
         "balance": jnp.linalg.norm(gram_A - gram_B),
@@ -220,6 +263,19 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     }
     metrics.update(problem.extra_metrics(A, B, objective.offset))
     return metrics
+
+
+def _align_A_W0(problem, A, w, V) -> Float[Array, ""]:
+    """sin of the largest angle between A's top-r_star left subspace and W0's (NaN without W0_left).
+
+    Its own eigendecomposition call, apart from the batched four of :func:`lora_metrics`, so that
+    adding it left the other metrics' values unchanged, bit for bit.
+    """
+    W0_left = getattr(problem, "W0_left", None)
+    if W0_left is None:
+        return jnp.asarray(jnp.nan, A.dtype)
+    AV = A @ _top_eigenvectors(w, V, W0_left.shape[1])
+    return _sin_from_gram(_angle_gram(AV, W0_left))
 
 
 def fit_linear_rate(

@@ -15,6 +15,11 @@ a chain on or off with a traced flag (so gd, precgd, Adam and a preconditioned A
 program under ``vmap``), and :func:`standard_promotion` lets optax's Adam run under strict dtype
 promotion.
 
+**LoRA+** (Hayou, Ghosh, Yu, "LoRA+: Efficient Low Rank Adaptation of Large Models", ICML 2024):
+B's learning rate is ``lr_ratio`` times A's (B is the zero-initialised output-side factor in this
+suite's W0 + A B as in PEFT's W0 + B A).  ``gd``, ``precgd``, their pure forms and
+:func:`scale_factors` take ``lr_ratio``; 1 (the default) is the plain optimizer, bit for bit.
+
 The names a :class:`~lora_theory.config.RunConfig` gives (``optimizer``, ``preheat_optimizer``,
 ``--optimizer``) are the registry :data:`OPTIMIZERS`: name -> :class:`OptimizerSpec` (a builder of
 a transformation from the declared hyper-parameters, ``lr`` and/or ``damping``).
@@ -54,6 +59,7 @@ __all__ = [
     "precgd_update",
     "scale_by_lora_preconditioner",
     "freeze_factors",
+    "scale_factors",
     "gd",
     "precgd",
     "layerwise",
@@ -99,19 +105,21 @@ def precondition(
     return pre_A, pre_B
 
 
-def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr) -> LoRAFactors:
-    """A <- A - eta grad_A L,  B <- B - eta grad_B L."""
-    return LoRAFactors(factors.A - lr * grads.A, factors.B - lr * grads.B)
+def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr, lr_ratio=1.0) -> LoRAFactors:
+    """A <- A - eta grad_A L,  B <- B - lr_ratio eta grad_B L (LoRA+ when lr_ratio != 1)."""
+    return LoRAFactors(factors.A - lr * grads.A, factors.B - (lr * lr_ratio) * grads.B)
 
 
-def precgd_update(factors: LoRAFactors, grads: LoRAFactors, lr, damping, *, solve=spd_solve) -> LoRAFactors:
-    """A <- A - eta grad_A L (B B^T + lam I)^{-1},  B <- B - eta (A^T A + lam I)^{-1} grad_B L.
+def precgd_update(
+    factors: LoRAFactors, grads: LoRAFactors, lr, damping, lr_ratio=1.0, *, solve=spd_solve
+) -> LoRAFactors:
+    """A <- A - eta grad_A L (B B^T + lam I)^{-1},  B <- B - lr_ratio eta (A^T A + lam I)^{-1} grad_B L.
 
-    LoRA-One's preconditioned GD (Algorithm 1; its toy code uses lam = 1e-3, its theory lam = 0).
-    ``solve`` as in :func:`precondition`.
+    LoRA-One's preconditioned GD (Algorithm 1; its toy code uses lam = 1e-3, its theory lam = 0),
+    with LoRA+'s ratio on B's step.  ``solve`` as in :func:`precondition`.
     """
     pre_A, pre_B = precondition(factors.A, factors.B, grads.A, grads.B, damping, solve=solve)
-    return LoRAFactors(factors.A - lr * pre_A, factors.B - lr * pre_B)
+    return LoRAFactors(factors.A - lr * pre_A, factors.B - (lr * lr_ratio) * pre_B)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,14 +168,29 @@ def freeze_factors(train_factors: str) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def gd(lr: float) -> optax.GradientTransformation:
-    """Plain gradient descent on the factors as an optax transformation."""
-    return optax.scale(-lr)
+def scale_factors(step_A, step_B) -> optax.GradientTransformation:
+    """optax transformation: updates (u_A, u_B) -> (step_A u_A, step_B u_B), a step size per factor.
+
+    ``optax.scale(step)`` is ``scale_factors(step, step)``; LoRA+ is ``step_B = lr_ratio step_A``.
+    Both step sizes may be traced.  To give any optax optimizer LoRA+'s ratio, chain it after the
+    optimizer: ``optax.chain(optax.adam(lr), scale_factors(1.0, lr_ratio))``.
+    """
+
+    def update_fn(updates, state, params=None):
+        del params
+        return LoRAFactors(step_A * updates.A, step_B * updates.B), state
+
+    return optax.GradientTransformation(optax.init_empty_state, update_fn)
 
 
-def precgd(lr: float, damping: float = 0.0) -> optax.GradientTransformation:
+def gd(lr: float, lr_ratio: float = 1.0) -> optax.GradientTransformation:
+    """Plain gradient descent on the factors as an optax transformation (B's lr: lr_ratio x lr)."""
+    return scale_factors(-lr, -lr * lr_ratio)
+
+
+def precgd(lr: float, damping: float = 0.0, lr_ratio: float = 1.0) -> optax.GradientTransformation:
     """Preconditioned GD as an optax transformation (same trajectory as :func:`precgd_update`)."""
-    return optax.chain(scale_by_lora_preconditioner(damping), optax.scale(-lr))
+    return optax.chain(scale_by_lora_preconditioner(damping), scale_factors(-lr, -lr * lr_ratio))
 
 
 def project_A(basis: Float[Array, "d r"]) -> optax.GradientTransformation:
@@ -263,9 +286,10 @@ def standard_promotion(transformation: optax.GradientTransformation) -> optax.Gr
 # the registry: the names a RunConfig (and the CLI) can give
 # ---------------------------------------------------------------------------------------------
 
-#: the hyper-parameters a registered optimizer may declare: the config's ``lr`` and ``damping``
-#: (for HRP's preheat, ``preheat_lr`` and ``preheat_damping``).  Both may be traced.
-OPTIMIZER_PARAMS = ("lr", "damping")
+#: the hyper-parameters a registered optimizer may declare: the config's ``lr``, ``damping`` and
+#: ``lr_ratio`` (for HRP's preheat, ``preheat_lr`` and ``preheat_damping``; its ratio is 1).
+#: All may be traced.
+OPTIMIZER_PARAMS = ("lr", "damping", "lr_ratio")
 
 
 @dataclass(frozen=True)
@@ -277,7 +301,7 @@ class OptimizerSpec:
             results' ``optimizer`` column.
         builder: ``builder(**params) -> optax.GradientTransformation`` over :class:`LoRAFactors`.
         params: the hyper-parameters ``builder`` takes, from :data:`OPTIMIZER_PARAMS`; their values
-            may be traced, so a sweep over ``lr`` is one compiled program.
+            may be traced, so a sweep over ``lr`` (or ``lr_ratio``) is one compiled program.
     """
 
     name: str
@@ -366,22 +390,25 @@ def get_optimizer(optimizer: str | OptimizerSpec) -> OptimizerSpec:
     return _OPTIMIZERS[optimizer]
 
 
-register_optimizer("gd", gd, params=("lr",))
-register_optimizer("precgd", precgd, params=("lr", "damping"))
+register_optimizer("gd", gd, params=("lr", "lr_ratio"))
+register_optimizer("precgd", precgd, params=("lr", "damping", "lr_ratio"))
 _BUILTIN.update(_OPTIMIZERS)
 
 
 def optimizer_from_config(
-    name: str | OptimizerSpec, *, lr, damping=0.0, train_factors: str = "both", A_basis=None
+    name: str | OptimizerSpec, *, lr, damping=0.0, lr_ratio=1.0, train_factors: str = "both", A_basis=None
 ) -> optax.GradientTransformation:
     """The optimizer a :class:`~lora_theory.config.RunConfig` names, with its constraints.
 
-    ``get_optimizer(name)(lr=lr, damping=damping)`` (the registry: every config-driven run, HRP's
-    preheat included, dispatches here), followed by :func:`project_A` when the init fixes A's
-    span (``A_basis``, LoRA-SB: B is then frozen too) and :func:`freeze_factors` when only one
-    factor trains.  ``lr`` and ``damping`` may be traced (a grid over them is one ``vmap``).
+    ``get_optimizer(name)(lr=lr, damping=damping, lr_ratio=lr_ratio)`` (the registry: every
+    config-driven run, HRP's preheat included, dispatches here; an optimizer gets the parameters
+    it declares), followed by :func:`project_A` when the init fixes A's span (``A_basis``,
+    LoRA-SB: B is then frozen too) and :func:`freeze_factors` when only one factor trains.
+    ``lr``, ``damping`` and ``lr_ratio`` may be traced (a grid over them is one ``vmap``).
+    :func:`~lora_theory.config.validate` rejects ``lr_ratio != 1`` for an optimizer that does
+    not declare it.
     """
-    parts = [get_optimizer(name)(lr=lr, damping=damping)]
+    parts = [get_optimizer(name)(lr=lr, damping=damping, lr_ratio=lr_ratio)]
     if A_basis is not None:
         parts.append(project_A(A_basis))
         train_factors = "A" if train_factors in ("both", "A") else "none"

@@ -36,7 +36,7 @@ def test_bad_input_exits_with_a_clear_message(tmp_path, capsys):
     assert "rank=0 is invalid" in capsys.readouterr().err
     code = main(["train", "--init", "kaiming", "--out", str(tmp_path)])
     assert code == 2
-    assert "valid" not in "" and "random, spectral" in capsys.readouterr().err
+    assert "valid" not in "" and "random, random_b, spectral" in capsys.readouterr().err
 
 
 def test_train_flags_are_generated_from_the_config_metadata():
@@ -62,7 +62,11 @@ def test_train_flags_are_generated_from_the_config_metadata():
     helps = {action.dest: action.help for action in train._actions}
     for name, spec in lt.FIELD_SPECS.items():
         assert helps[name].startswith(spec.help), name
-    assert "random | spectral | lora_one" in helps["init"] and "LoRA and init" in train.format_help()
+    assert "random | random_b | spectral | lora_one" in helps["init"] and "LoRA and init" in train.format_help()
+    for init in ("pissa", "milora", "olora", "orthogonal"):
+        assert init in helps["init"]
+    for flag in ("--scaling", "--lora-alpha", "--lr-ratio", "--target-subspace", "--target-angle"):
+        assert flag in train.format_help()
 
 
 @pytest.mark.parametrize(
@@ -73,6 +77,12 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--model", "population", "--activation", "tanh"], "activation"),
         (["--model", "population", "--n-samples", "50"], "n_samples"),
         (["--out", "/proc/lora_theory_forbidden"], "out"),
+        (["--lr-ratio", "0"], "lr_ratio"),
+        (["--lr-ratio", "1,inf"], "lr_ratio"),
+        (["--scaling", "peft"], "scaling"),
+        (["--target-subspace", "top", "--target-angle", "0.5,2"], "target_angle"),
+        (["--target-angle", "0.5"], "target_angle"),
+        (["--init", "orthogonal", "--rank", "3"], "rank"),
     ],
 )
 def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, name, tmp_path, capsys):
@@ -109,3 +119,22 @@ def test_memory_estimate_scales_with_seeds_problem_size_dtype_and_logged_steps()
     assert ten.problems > 9 * (one.problems - estimate_peak_bytes(config, 0).problems)
     assert estimate_peak_bytes(config.replace(dtype="float32"), 10).problems * 2 == pytest.approx(ten.problems, rel=0.01)
     assert estimate_peak_bytes(config.replace(log_every=10), 10).logged < ten.logged / 5
+
+
+def test_train_with_the_practical_init_flags(tmp_path, capsys):
+    """--init pissa with --target-subspace, --target-angle, --scaling, --lora-alpha and --lr-ratio (swept)."""
+    code = main(
+        [
+            "train", "--d", "10", "--k", "8", "--r-star", "2", "--rank", "4", "--n-samples", "80",
+            "--init", "pissa", "--target-subspace", "top", "--target-angle", "0,0.5",
+            "--scaling", "rslora", "--lora-alpha", "2", "--lr-ratio", "1,4", "--lr", "0.02", "--steps", "20",
+            "--log-every", "10", "--seeds", "2", "--quiet", "--out", str(tmp_path),
+        ]
+    )
+    assert code == 0
+    df = pd.read_parquet(tmp_path / "train.parquet")
+    assert set(df["init"]) == {"pissa"} and set(df["scaling"]) == {"rslora"}
+    assert sorted(set(df["lr_ratio"])) == [1.0, 4.0] and sorted(set(df["target_angle"])) == [0.0, 0.5]
+    assert set(df["target_subspace"]) == {"top"} and "align_A_W0" in df.columns
+    start = df[(df["step"] == 0) & (df["target_angle"] == 0.0)]
+    assert (start["align_A_W0"] < 1e-10).all()  # PiSSA's A_0 spans W0's top subspace

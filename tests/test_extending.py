@@ -12,6 +12,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
+import optax
 import pandas as pd
 import pytest
 
@@ -120,3 +121,18 @@ def test_registration_is_checked():
     with pytest.raises(ValueError, match="lr, damping"):
         lt.register_optimizer("bad_param", lambda momentum: None, params=("momentum",))
     assert "bad_param" not in lt.INITS and "bad_param" not in lt.OPTIMIZERS
+
+
+def test_lr_ratio_needs_an_optimizer_that_declares_it(readme):
+    """LoRA+ reaches a registered optimizer only if it declares lr_ratio; scale_factors gives it one."""
+    config = readme["config"]
+    with pytest.raises(lt.ConfigError, match="lr_ratio=2.0 is invalid: optimizer 'my_sgd' does not declare lr_ratio"):
+        lt.validate(config.replace(lr_ratio=2.0))
+    lt.register_optimizer("my_sgd_plus", lambda lr, lr_ratio: optax.chain(optax.sgd(lr), lt.scale_factors(1.0, lr_ratio)),
+                          params=("lr", "lr_ratio"))
+    plus = config.replace(init="spectral", optimizer="my_sgd_plus", steps=20)
+    mine = lt.simulate(plus, seeds=2, sweep={"lr_ratio": [1.0, 3.0]})
+    ours = lt.simulate(plus.replace(optimizer="gd"), seeds=2, sweep={"lr_ratio": [1.0, 3.0]})
+    risk = np.asarray(mine.trajectory.metrics["risk"])
+    np.testing.assert_allclose(risk, ours.trajectory.metrics["risk"], rtol=1e-10)
+    assert not np.allclose(risk[:, 0], risk[:, 1])  # the ratio reached the registered optimizer

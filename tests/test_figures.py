@@ -35,6 +35,9 @@ def _run_configs(name, config):
         return [rc for _, rc, _ in module.jobs(config)]
     if name == "f7":
         return [config.spectral_config(n) for n in config.n_factors] + [config.alignment_config(d) for d in config.ds]
+    if name == "f9":
+        runs = [config.run_config(i, o, t) for i in module.INITS for o in module.OPTIMIZERS for t in config.targets]
+        return runs + [config.run_config(rank=r, scaling=s) for r in config.ranks for s in module.SCALINGS]
     return []  # f3: the scalar toy has no RunConfig
 
 
@@ -158,3 +161,35 @@ def test_run_compiles_once_per_static_config(tmp_path, monkeypatch):
     f1b.run(apply_overrides(f1b.Config.quick(), tiny + ["ds=11,9"]), tmp_path, progress=False)
     assert lt.TRACE_COUNTS["simulate"] - before == 2  # d = 11 is F1's program again; d = 9 is new
     assert not list(tmp_path.glob("*.chunks"))  # the chunk folders are cleaned up
+
+
+def test_f9_quick_runs_through_the_cli_and_its_runs_are_simulates(tmp_path):
+    """`lora-theory run f9 --quick` then `plot f9`: every init x target x optimizer, the defining
+    outcomes (PiSSA exact inside W0's top subspace and at its floor outside it, offset inits start at
+    W0, oracle at 0), and F9's batched runs equal lt.simulate's runs of the same configs."""
+    out, figs = tmp_path / "results", tmp_path / "figs"
+    assert main(["run", "f9", "--quick", "--out", str(out), "--quiet"]) == 0
+    assert main(["plot", "f9", "--out", str(out), "--figures-dir", str(figs)]) == 0
+    assert (figs / "f9.png").stat().st_size > 10_000
+    module = REGISTRY["f9"]
+    config = module.Config.quick()
+    df, _ = lt.read_results(out, "f9")
+    s = module.summary(df).set_index(["init", "target", "optimizer"])
+    assert len(s) == len(module.INITS) * 3 * 2 and set(df["panel"]) == {"inits", "lora_plus", "rslora"}
+    assert s.loc[("pissa", "top", "precgd"), "final"] < 1e-8 and s.loc[("milora", "bottom", "precgd"), "final"] < 1e-8
+    assert s.loc[("pissa", "bottom", "precgd"), "final"] > 0.9 * s.loc[("pissa", "bottom", "precgd"), "floor"] > 0.5
+    for init in ("pissa", "milora", "olora", "lora_ga"):
+        assert abs(s.loc[(init, "random", "gd"), "start"] - 1.0) < 1e-10  # the model starts at W0
+    assert s.loc[("oracle", "random", "gd"), "start"] < 1e-12 and s.loc[("pissa", "top", "gd"), "span0"] < 1e-10
+    assert "| `pissa` |" in module.tables(df)
+    last = df[(df["panel"] == "inits") & (df["step"] == config.steps) & ~df["diverged"]]
+    assert (last["rel_err"] >= last["floor"] * (1 - 1e-8) - 1e-13).all()  # the floors are lower bounds
+    # the batched runs (padded offsets, identity projections, rank padding) are simulate's runs
+    for (init, optimizer, target, rank, scaling, panel) in (("lora_sb", "precgd", "top", config.rank, "none", "inits"),
+                                                            ("random", "gd", "random", 8, "rslora", "rslora")):
+        rc = config.run_config(init, optimizer, target, rank=rank, scaling=scaling)
+        batch = lt.simulate(rc, seeds=[1])
+        mine = df[(df["panel"] == panel) & (df["init"] == init) & (df["optimizer"] == optimizer) & (df["target"] == target)
+                  & (df["rank"] == rank) & (df["scaling"] == scaling) & (df["seed"] == 1)].sort_values("step")
+        ours = np.asarray(batch.trajectory.metrics["rel_err"])[0, 0]
+        np.testing.assert_allclose(mine["rel_err"].to_numpy(), ours, rtol=1e-8, atol=1e-13)

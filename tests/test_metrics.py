@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 import lora_theory as lt
 
@@ -50,3 +50,29 @@ def test_fit_linear_rate_recovers_a_geometric_decay():
 def test_fit_linear_rate_is_nan_without_a_linear_phase():
     steps = jnp.arange(10)
     assert np.isnan(float(lt.fit_linear_rate(steps, jnp.ones(10, jnp.float64))))
+
+
+@settings(max_examples=6)
+@given(
+    n=st.sampled_from([8, 12]),
+    p=st.sampled_from([1, 2]),
+    extra=st.sampled_from([0, 3]),
+    seed=st.integers(0, 10_000),
+)
+def test_span_contains_against_scipy_and_when_A_contains_the_reference(n, p, extra, seed):
+    """||(I - P_A) U||_2 over A's whole range: 0 if span(A) contains span(U), scipy's angle otherwise,
+    a rank-deficient A by its range, and 1 for A = 0."""
+    kU, kA, kmix = jax.random.split(jax.random.key(seed), 3)
+    U = lt.haar_orthonormal(kU, n, p, jnp.float64)
+    r = p + extra + 1
+    A = jax.random.normal(kA, (n, r), jnp.float64)
+    angles = scipy.linalg.subspace_angles(np.asarray(U), np.asarray(A))
+    assert abs(float(lt.metrics.span_contains(A, U)) - np.sin(angles.max())) < 1e-9
+    inside = jnp.concatenate([U, A[:, : r - p]], axis=1) @ jax.random.normal(kmix, (r, r), jnp.float64)
+    assert float(lt.metrics.span_contains(inside, U)) < 1e-7
+    deficient = jnp.concatenate([inside, inside[:, :1] * 2.0], axis=1)  # a repeated direction
+    assert float(lt.metrics.span_contains(deficient, U)) < 1e-7
+    assert abs(float(lt.metrics.span_contains(jnp.zeros((n, r)), U)) - 1.0) < 1e-12
+    refs = (U, lt.haar_orthonormal(kmix, n, p, jnp.float64))
+    many = lt.metrics.align_A_many(A, refs)
+    np.testing.assert_allclose(many, [lt.align_A(A, ref) for ref in refs], atol=1e-12)

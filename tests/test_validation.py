@@ -37,6 +37,19 @@ CASES = [
     (dict(log_every=0), "log_every"),
     (dict(steps=-1), "steps"),
     (dict(init="lora_sb", train_factors="B"), "train_factors"),
+    # the practical inits, scaling, LoRA+ and target subspaces (issue 13)
+    (dict(lr_ratio=0.0), "lr_ratio"),
+    (dict(lr_ratio=math.inf), "lr_ratio"),
+    (dict(lr_ratio=math.nan), "lr_ratio"),
+    (dict(scaling="peft"), "scaling"),
+    (dict(scaling="lora", lora_alpha=0.0), "lora_alpha"),
+    (dict(target_subspace="middle"), "target_subspace"),
+    (dict(target_subspace="top", target_angle=2.0), "target_angle"),
+    (dict(target_angle=0.3), "target_angle"),  # a tilt needs W0's subspace to tilt from
+    (dict(target_subspace="bottom", target_angle=0.3, r_star=5), "target_angle"),  # 2 r_star > min(d, k)
+    (dict(model="population", target_subspace="top", target_angle=math.inf), "target_angle"),
+    (dict(init="orthogonal", rank=3), "rank"),
+    (dict(init="olora", variant="lq"), "variant"),
 ]
 
 
@@ -49,7 +62,7 @@ def test_bad_input_names_the_parameter(changes, parameter):
 
 
 def test_unknown_names_list_the_valid_ones():
-    with pytest.raises(lt.ConfigError, match="random, spectral, lora_one"):
+    with pytest.raises(lt.ConfigError, match="random, random_b, spectral, lora_one"):
         lt.validate(BASE.replace(init="nope"))
     with pytest.raises(lt.ConfigError, match="gd, precgd"):
         lt.validate(BASE.replace(optimizer="sgd"))
@@ -105,11 +118,26 @@ def test_derived_field_lists():
     assert lt.DYNAMIC_FIELDS == tuple(n for n, s in specs.items() if s.dynamic)
     assert set(lt.DYNAMIC_FIELDS) == {
         "kappa", "target_scale", "noise", "leaky_slope", "alpha", "gamma", "s", "lr", "damping", "preheat_lr",
-        "preheat_damping",
+        "preheat_damping", "target_angle", "lora_alpha", "lr_ratio",
     }
-    assert lt.PROBLEM_FIELDS == ("kappa", "target_scale", "noise", "leaky_slope")
+    assert lt.PROBLEM_FIELDS == ("kappa", "target_scale", "noise", "leaky_slope", "target_angle")
     assert all(lt.config.field_type(n) is float for n in lt.DYNAMIC_FIELDS)
     for model in lt.MODELS.values():  # a model reads only fields that may change a problem
         assert all(specs[n].problem for n in model.fields)
     for init in lt.INITS.values():
         assert all(n in specs for n in init.params)
+
+
+def test_the_new_fields_accept_their_valid_values_and_their_messages_say_why():
+    for changes in (dict(scaling="rslora", lora_alpha=16.0), dict(lr_ratio=16.0), dict(target_subspace="top"),
+                    dict(target_subspace="bottom", target_angle=math.pi / 2), dict(init="orthogonal"),
+                    dict(init="pissa", scaling="lora"), dict(init="olora", variant="qr")):
+        assert lt.validate(BASE.replace(**changes))
+    with pytest.raises(lt.ConfigError, match=r"target_angle=2.0 is invalid: must be a finite number in \[0.0, 1.5708\]"):
+        lt.validate(BASE.replace(target_subspace="top", target_angle=2.0))
+    with pytest.raises(lt.ConfigError, match="needs target_subspace 'top' or 'bottom'"):
+        lt.validate(BASE.replace(target_angle=0.1))
+    with pytest.raises(lt.ConfigError, match="lr_ratio=0.0 is invalid: must be a finite number > 0"):
+        lt.validate(BASE.replace(lr_ratio=0.0))
+    with pytest.raises(lt.ConfigError, match="target_angle"):  # each swept value is checked
+        lt.simulate(BASE.replace(target_subspace="top"), sweep={"target_angle": [0.0, 3.0]})

@@ -145,7 +145,7 @@ def add_commands(subparsers) -> None:
     p = subparsers.add_parser("run", help="run one figure's experiment (see `lora-theory list`)",
                               description="Run one figure's experiment through the engine and write "
                               "DIR/NAME.parquet + DIR/NAME.json (full preset unless --quick).")
-    p.add_argument("name", help="experiment name (f1, f1b, f2, ..., f8)")
+    p.add_argument("name", help="experiment name (f1, f1b, f2, ..., f9)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     p.add_argument("--quick", action="store_true", help="the quick preset (a fast look)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",

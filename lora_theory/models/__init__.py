@@ -107,12 +107,18 @@ def _build_linear(config, dynamic, *, key):
         dynamic["noise"],
         key=key,
         dtype=config.jnp_dtype,
+        **_target(config, dynamic),
     )
+
+
+def _target(config, dynamic) -> dict:
+    return {"target_subspace": config.target_subspace, "target_angle": dynamic["target_angle"]}
 
 
 def _build_population(config, dynamic, *, key):
     return make_population_problem(
-        config.d, config.k, config.r_star, spectrum(config, dynamic), key=key, dtype=config.jnp_dtype
+        config.d, config.k, config.r_star, spectrum(config, dynamic), key=key, dtype=config.jnp_dtype,
+        **_target(config, dynamic),
     )
 
 
@@ -128,20 +134,34 @@ def _build_relu(config, dynamic, *, key):
         leaky_slope=dynamic["leaky_slope"],
         key=key,
         dtype=config.jnp_dtype,
+        **_target(config, dynamic),
     )
 
 
-def _no_label_noise(config):
-    if config.noise != 0:
-        return "noise", "population mode has no label noise (use model='linear')"
+def _target_check(config):
+    """A tilt needs W0's subspaces (top or bottom) and room for r_star directions orthogonal to them."""
+    if config.target_subspace == "random":
+        if config.target_angle != 0:
+            return "target_angle", "tilts dW away from W0's subspaces: needs target_subspace 'top' or 'bottom'"
+    elif config.target_angle > 0 and 2 * config.r_star > min(config.d, config.k):
+        m = min(config.d, config.k)
+        return "target_angle", f"a tilt needs r_star directions orthogonal to W0's: 2*r_star <= min(d, k) = {m}"
     return None
 
 
-_SPECTRUM = ("r_star", "kappa", "singular_values", "target_scale")
-register_model("linear", _build_linear, fields=("d", "k", *_SPECTRUM, "n_samples", "noise", "dtype"))
-register_model("population", _build_population, fields=("d", "k", *_SPECTRUM, "dtype"), check=_no_label_noise)
+def _population_check(config):
+    if config.noise != 0:
+        return "noise", "population mode has no label noise (use model='linear')"
+    return _target_check(config)
+
+
+_TARGET = ("r_star", "kappa", "singular_values", "target_scale", "target_subspace", "target_angle")
+register_model("linear", _build_linear, fields=("d", "k", *_TARGET, "n_samples", "noise", "dtype"),
+               check=_target_check)
+register_model("population", _build_population, fields=("d", "k", *_TARGET, "dtype"), check=_population_check)
 register_model(
-    "relu", _build_relu, fields=("d", "k", *_SPECTRUM, "n_samples", "noise", "activation", "leaky_slope", "dtype")
+    "relu", _build_relu, fields=("d", "k", *_TARGET, "n_samples", "noise", "activation", "leaky_slope", "dtype"),
+    check=_target_check,
 )
 
 

@@ -14,6 +14,15 @@ so that, writing ``D`` for the total update on top of ``W0``,
 
 A training step costs O(d^2 r + d k r) and never touches ``X``.  Population mode is the same with
 ``Sigma_hat = I`` and ``G = dW`` (stored as ``sigma_hat=None``, so no d x d matmul is done).
+
+**Where dW lives** (``target_subspace``, :data:`TARGET_SUBSPACES`): ``random`` draws dW's singular
+vectors U, V Haar-distributed (independent of W0); ``top`` / ``bottom`` take them from W0's top /
+bottom r_star singular subspaces (W0 = U_0 S_0 V_0^T, thin, m = min(d, k) components), tilted by
+``target_angle`` theta towards a random direction orthogonal to them (:func:`tilt_subspace`):
+U = cos(theta) U_0[:, pick] + sin(theta) Q_U, so every principal angle between span(U) and the
+chosen W0 subspace is theta (0: inside it; pi/2: orthogonal to it).  The singular values are
+unchanged.  The problem also holds W0's top-r_star left singular vectors (``W0_left``) for the
+``align_A_W0`` metric.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 __all__ = [
+    "TARGET_SUBSPACES",
+    "tilt_subspace",
     "LowRank",
     "LinearProblem",
     "LinearObjective",
@@ -35,6 +46,10 @@ __all__ = [
     "make_population_problem",
     "top_singular_subspaces",
 ]
+
+
+#: where dW's singular subspaces lie (``RunConfig.target_subspace``).
+TARGET_SUBSPACES = ("random", "top", "bottom")
 
 
 class LowRank(NamedTuple):
@@ -67,8 +82,37 @@ def target_spectrum(
 
 def haar_orthonormal(key: jax.Array, n: int, m: int, dtype) -> Float[Array, "n m"]:
     """An n x m matrix with orthonormal columns, Haar-distributed (QR of a Gaussian, signs fixed)."""
-    q, r = jnp.linalg.qr(jax.random.normal(key, (n, m), dtype))
-    return q * jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(dtype)
+    return _orthonormal_columns(jax.random.normal(key, (n, m), dtype))
+
+
+def _orthonormal_columns(Z: Float[Array, "n m"]) -> Float[Array, "n m"]:
+    q, r = jnp.linalg.qr(Z)
+    return q * jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(Z.dtype)
+
+
+def tilt_subspace(
+    base: Float[Array, "n m"], angle: Float[Array, ""] | float, key: jax.Array
+) -> Float[Array, "n m"]:
+    """cos(theta) base + sin(theta) Q: orthonormal columns at principal angles theta from span(base).
+
+    Q is Haar-distributed among the n x m matrices with orthonormal columns orthogonal to
+    span(base) (a Gaussian projected off span(base) twice, then a sign-fixed QR), so the result
+    has orthonormal columns and all its principal angles to span(base) equal theta.  Needs
+    n >= 2m.  theta = 0 returns ``base`` itself.
+
+    Args:
+        base: n x m orthonormal columns (e.g. W0's top-r_star left singular vectors).
+        angle: theta in [0, pi/2] (may be traced).
+        key: a ``jax.random.key`` for Q.
+
+    Returns:
+        n x m orthonormal columns.
+    """
+    Z = jax.random.normal(key, base.shape, base.dtype)
+    for _ in range(2):  # "twice is enough": the second pass removes the first's rounding
+        Z = Z - base @ (base.T @ Z)
+    theta = jnp.asarray(angle, base.dtype)
+    return jnp.cos(theta) * base + jnp.sin(theta) * _orthonormal_columns(Z)
 
 
 def top_singular_subspaces(
@@ -133,6 +177,8 @@ class LinearProblem(NamedTuple):
         G_left, G_right: top-r_star left / right singular vectors of G (for align_*_G).
         dW_left, dW_right: the U and V of dW (for align_*_dW).
         dW_singular_values: s_1 >= ... >= s_{r_star}.
+        W0_left: top-r_star left singular vectors of W0 (for align_A_W0); ``None`` for a problem
+            built by hand without them (the metric is then NaN).
     """
 
     W0: Float[Array, "d k"]
@@ -145,6 +191,7 @@ class LinearProblem(NamedTuple):
     dW_left: Float[Array, "d r_star"]
     dW_right: Float[Array, "k r_star"]
     dW_singular_values: Float[Array, " r_star"]
+    W0_left: Float[Array, "d r_star"] | None = None
 
     @property
     def is_population(self) -> bool:
@@ -175,13 +222,29 @@ def sample_linear_data(
     return X, X @ W_star + jnp.asarray(noise, W_star.dtype) * E
 
 
-def _draw_weights(key, d, k, r_star, singular_values, dtype):
+def _draw_weights(key, d, k, r_star, singular_values, dtype, target_subspace="random", target_angle=0.0):
+    """(W0, U, s, V, dW = U diag(s) V^T, W0's top-r_star left singular vectors).
+
+    W0 has N(0, 1) entries; U, V as ``target_subspace`` says (see the module docstring).  The
+    ``random`` draw is the same, key for key, as before target subspaces existed.
+    """
     key_w0, key_u, key_v = jax.random.split(key, 3)
     W0 = jax.random.normal(key_w0, (d, k), dtype)
-    U = haar_orthonormal(key_u, d, r_star, dtype)
-    V = haar_orthonormal(key_v, k, r_star, dtype)
     s = jnp.asarray(singular_values, dtype)
-    return W0, U, s, V, (U * s) @ V.T
+    if target_subspace == "random":
+        U = haar_orthonormal(key_u, d, r_star, dtype)
+        V = haar_orthonormal(key_v, k, r_star, dtype)
+        W0_left = top_singular_subspaces(W0, r_star)[0]
+    elif target_subspace in ("top", "bottom"):
+        U0, _, V0t = jnp.linalg.svd(W0, full_matrices=False)
+        m = min(d, k)
+        pick = slice(0, r_star) if target_subspace == "top" else slice(m - r_star, m)
+        U = tilt_subspace(U0[:, pick], target_angle, key_u)
+        V = tilt_subspace(V0t[pick].T, target_angle, key_v)
+        W0_left = U0[:, :r_star]
+    else:
+        raise ValueError(f"target_subspace must be one of {', '.join(TARGET_SUBSPACES)}, got {target_subspace!r}")
+    return W0, U, s, V, (U * s) @ V.T, W0_left
 
 
 def make_linear_problem(
@@ -195,6 +258,8 @@ def make_linear_problem(
     key: jax.Array,
     dtype=jnp.float64,
     return_data: bool = False,
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
 ):
     """The linear model y = (W0 + dW)^T x + eps with N samples, reduced to sufficient statistics.
 
@@ -208,19 +273,23 @@ def make_linear_problem(
             gives the same W0 and dW as :func:`make_population_problem`.
         dtype: float64 (default, for theory checks) or float32.
         return_data: also return (X, Y), for tests that compare with the X-based loss.
+        target_subspace: ``random``, ``top`` or ``bottom`` (see the module docstring).
+        target_angle: the tilt theta away from W0's subspace (``top`` / ``bottom`` only).
 
     Returns:
         A :class:`LinearProblem` (and ``(X, Y)`` if ``return_data``).
     """
     key_weights, key_data = jax.random.split(key)
-    W0, U, s, V, dW = _draw_weights(key_weights, d, k, r_star, singular_values, dtype)
+    W0, U, s, V, dW, W0_left = _draw_weights(
+        key_weights, d, k, r_star, singular_values, dtype, target_subspace, target_angle
+    )
     X, Y = sample_linear_data(key_data, W0 + dW, n_samples, noise)
     residual = Y - X @ W0
     sigma_hat = X.T @ X / n_samples
     G = X.T @ residual / n_samples
     loss_W0 = 0.5 * jnp.sum(residual**2) / n_samples
     G_left, _, G_right = top_singular_subspaces(G, r_star)
-    problem = LinearProblem(W0, dW, G, sigma_hat, loss_W0, G_left, G_right, U, V, s)
+    problem = LinearProblem(W0, dW, G, sigma_hat, loss_W0, G_left, G_right, U, V, s, W0_left)
     return (problem, (X, Y)) if return_data else problem
 
 
@@ -232,13 +301,18 @@ def make_population_problem(
     *,
     key: jax.Array,
     dtype=jnp.float64,
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
 ) -> LinearProblem:
     """Population mode (N -> infinity, Sigma = I): L(A, B) = ||A B - dW||_F^2 / 2 and G = dW.
 
     This is HRP's setting, with M = W_target - W_init = dW (HRP writes the product B A^T).
+    ``target_subspace`` and ``target_angle`` as in :func:`make_linear_problem`.
     """
     key_weights, _ = jax.random.split(key)
-    W0, U, s, V, dW = _draw_weights(key_weights, d, k, r_star, singular_values, dtype)
+    W0, U, s, V, dW, W0_left = _draw_weights(
+        key_weights, d, k, r_star, singular_values, dtype, target_subspace, target_angle
+    )
     loss_W0 = 0.5 * jnp.sum(dW**2)
     G_left, _, G_right = top_singular_subspaces(dW, r_star)
-    return LinearProblem(W0, dW, dW, None, loss_W0, G_left, G_right, U, V, s)
+    return LinearProblem(W0, dW, dW, None, loss_W0, G_left, G_right, U, V, s, W0_left)

@@ -180,6 +180,7 @@ class NonlinearObjective:
         "dW_left",
         "dW_right",
         "dW_singular_values",
+        "W0_left",
         "X",
         "Y",
         "X_test",
@@ -213,6 +214,7 @@ class NonlinearProblem:
         pre_test_W0: X_test W0 (N_test x k), cached so a logged ``test_loss`` costs
             O(N_test r (d + k)), not O(N_test d k).
         leaky_slope: slope of ``leaky_relu`` (scalar array, may be traced).
+        W0_left: top-r_star left singular vectors of W0 (for align_A_W0; ``None``: NaN).
         activation: one of ``ACTIVATIONS`` (static).
     """
 
@@ -231,6 +233,7 @@ class NonlinearProblem:
     Y_test: Float[Array, "N_test k"]
     pre_test_W0: Float[Array, "N_test k"]
     leaky_slope: Float[Array, ""]
+    W0_left: Float[Array, "d r_star"] | None = None
     activation: str = "relu"
 
     def objective(self, offset: LowRank) -> NonlinearObjective:
@@ -290,6 +293,8 @@ def make_nonlinear_problem(
     n_test: int | None = None,
     key: jax.Array,
     dtype=jnp.float64,
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
 ) -> NonlinearProblem:
     """The nonlinear model y = sigma((W0 + dW)^T x) + eps with N training and N_test test samples.
 
@@ -308,6 +313,8 @@ def make_nonlinear_problem(
             (same key: same W0, dW, X and, for the identity activation, the same Y); the test
             sample comes from ``fold_in(data key, 1)``.
         dtype: float64 (default, for theory checks) or float32.
+        target_subspace, target_angle: where dW's singular subspaces lie, as in
+            :func:`~lora_theory.models.linear.make_linear_problem`.
 
     Returns:
         A :class:`NonlinearProblem`.
@@ -316,7 +323,9 @@ def make_nonlinear_problem(
     n_test = n_samples if n_test is None else n_test
     slope = jnp.asarray(leaky_slope, dtype)
     key_weights, key_data = jax.random.split(key)
-    W0, U, s, V, dW = _draw_weights(key_weights, d, k, r_star, singular_values, dtype)
+    W0, U, s, V, dW, W0_left = _draw_weights(
+        key_weights, d, k, r_star, singular_values, dtype, target_subspace, target_angle
+    )
     W_star = W0 + dW
     X, Y = sample_nonlinear_data(key_data, W_star, n_samples, noise, activation, slope)
     X_test, Y_test = sample_nonlinear_data(
@@ -328,5 +337,5 @@ def make_nonlinear_problem(
     loss_W0 = 0.5 * jnp.sum(residual**2) / n_samples
     G_left, _, G_right = top_singular_subspaces(G, r_star)
     return NonlinearProblem(
-        W0, dW, G, loss_W0, G_left, G_right, U, V, s, X, Y, X_test, Y_test, X_test @ W0, slope, activation
+        W0, dW, G, loss_W0, G_left, G_right, U, V, s, X, Y, X_test, Y_test, X_test @ W0, slope, W0_left, activation
     )
