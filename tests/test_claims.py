@@ -153,7 +153,7 @@ def test_coverage_lists_every_statement_with_its_rows_and_flags_unverified_ones(
     assert table["LoRA-One Thm 3.1"]["verdict"] == ["1.1"] and table["LoRA-One Thm 3.1"]["passed"] is True
     assert table["HRP H1"]["passed"] is False and "unverified" in table["HRP H1"]["note"]
     assert table["LoRA-One Thm 4.2"]["passed"] is None and table["LoRA-One Thm 4.2"]["other"] == ["1.3(explore)"]
-    assert "MRPC" in table["LoRA-One Fig. 1(b)"]["note"]
+    assert "MRPC" in table["LoRA-One Fig. 1(b)"]["note"] and "F8" in table["LoRA-One Fig. 1(c)"]["note"]
     text = claims.format_coverage([run])
     assert len(text.splitlines()) == 2 + len(claims.STATEMENTS)
     with pytest.raises(ValueError, match="unknown statement"):
