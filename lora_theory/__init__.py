@@ -106,6 +106,8 @@ from .optimizers import precondition as precondition
 from .optimizers import project_A as project_A
 from .optimizers import register_optimizer as register_optimizer
 from .optimizers import scale_by_lora_preconditioner as scale_by_lora_preconditioner
+from .results import SCHEMA_VERSION as SCHEMA_VERSION
+from .results import ResultsError as ResultsError
 from .results import batch_to_dataframe as batch_to_dataframe
 from .results import read_results as read_results
 from .results import run_summary as run_summary

@@ -114,7 +114,7 @@ def run_sweep(
     for _, config, job_sweep in jobs:  # every error before anything compiles
         validate(config, job_sweep)
     seed_list = seed_array(seeds, seed)
-    chunk_seeds = int(chunk_seeds or seed_list.size)
+    chunk_seeds = int(seed_list.size if chunk_seeds is None else chunk_seeds)
     if chunk_seeds < 1:
         raise ConfigError(f"chunk_seeds={chunk_seeds} is invalid: must be at least 1")
     fingerprint = sweep_fingerprint(jobs, seed_list, chunk_seeds)

@@ -71,6 +71,8 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--seeds", "0"], "seeds"),
         (["--seed", "-1"], "seed"),
         (["--model", "population", "--activation", "tanh"], "activation"),
+        (["--model", "population", "--activation", "relu"], "activation"),  # the default, given: still rejected
+        (["--chunk-seeds", "0"], "chunk_seeds"),
         (["--model", "population", "--n-samples", "50"], "n_samples"),
         (["--out", "/proc/lora_theory_forbidden"], "out"),
     ],

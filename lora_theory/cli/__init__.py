@@ -41,11 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from ..config import ConfigError
+    from ..results import ResultsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as error:
+    except (ConfigError, ResultsError) as error:
         print(f"lora-theory: error: {error}", file=sys.stderr)
         return 2
