@@ -125,20 +125,32 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_memory(config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False) -> MemoryEstimate:
+def check_memory(
+    config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False, copies: int = 1
+) -> MemoryEstimate:
     """Raise :class:`~lora_theory.config.ConfigError` when the estimated peak exceeds what is available.
 
     The message names the estimate, its parts and what lowers it: fewer seeds at once
     (``chunk_seeds`` / ``--chunk-seeds``), fewer logged steps (``log_every`` / ``--log-every``),
-    ``dtype='float32'`` (half of everything), or a smaller d, k, N.  Returns the estimate.
+    ``dtype='float32'`` (half of everything), or a smaller d, k, N (and fewer ``--workers``
+    when ``copies`` > 1).
+
+    Args:
+        config, n_seeds, n_grid, per_run_problems: as for :func:`estimate_peak_bytes`.
+        copies: how many such calls run at once on this machine (a process pool's workers).
+
+    Returns:
+        The estimate of one call.
     """
     estimate = estimate_peak_bytes(config, n_seeds, n_grid, per_run_problems=per_run_problems)
     available = available_bytes()
-    if available is not None and estimate.total > available:
+    if available is not None and estimate.total * copies > available:
+        at_once = f"{copies} workers at once, each with " if copies > 1 else ""
         raise ConfigError(
-            f"memory: {n_seeds} seed(s) x {n_grid} grid point(s) of this configuration need "
-            f"{estimate.describe()}, but {available / 2.0**30:.1f} GiB are available; lower it with "
-            "fewer seeds at once (--chunk-seeds / chunk_seeds), fewer logged steps (--log-every), "
-            "--dtype float32 (half of everything), or a smaller d, k or n_samples"
+            f"memory: {at_once}{n_seeds} seed(s) x {n_grid} grid point(s) of this configuration need "
+            f"{estimate.describe()}{' each' if copies > 1 else ''}, but {available / 2.0**30:.1f} GiB are "
+            "available; lower it with fewer seeds at once (--chunk-seeds / chunk_seeds), fewer logged steps "
+            f"(--log-every), --dtype float32 (half of everything){', fewer --workers' if copies > 1 else ''}, "
+            "or a smaller d, k or n_samples"
         )
     return estimate

@@ -73,6 +73,14 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--model", "population", "--activation", "tanh"], "activation"),
         (["--model", "population", "--activation", "relu"], "activation"),  # the default, given: still rejected
         (["--chunk-seeds", "0"], "chunk_seeds"),
+        (["--executor", "processes", "--workers", "0"], "workers"),
+        (["--workers", "2"], "workers"),  # inline runs in this process
+        (["--slurm-partition", "gpu"], "slurm_partition"),  # submitit's options need --executor submitit
+        (["--submitit-cluster", "local"], "submitit_cluster"),
+        (["--executor", "submitit", "--slurm-gpus", "0"], "slurm_gpus"),
+        (["--executor", "submitit", "--submitit-option", "no-value"], "submitit_option"),
+        (["--executor", "submitit", "--submitit-cluster", "local", "--submitit-option", "bogus=1"], "submitit_option"),
+        (["--executor", "submitit", "--submitit-folder", "/proc/lora_theory_forbidden"], "submitit_folder"),
         (["--model", "population", "--n-samples", "50"], "n_samples"),
         (["--out", "/proc/lora_theory_forbidden"], "out"),
     ],

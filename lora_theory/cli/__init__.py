@@ -42,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     from ..config import ConfigError
     from ..results import ResultsError
+    from ..sweep import SweepError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,3 +51,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ResultsError) as error:
         print(f"lora-theory: error: {error}", file=sys.stderr)
         return 2
+    except SweepError as error:  # a worker failed: not the user's input, but no traceback either
+        print(f"lora-theory: error: {error}", file=sys.stderr)
+        return 1
