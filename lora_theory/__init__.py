@@ -52,6 +52,8 @@ from .engine import simulate as simulate
 from .engine import split_run_key as split_run_key
 from .engine import train as train
 from .engine import train_batch as train_batch
+from .executors import process_pool as process_pool
+from .executors import submitit_executor as submitit_executor
 from .inits import INITS as INITS
 from .inits import VARIANTS as VARIANTS
 from .inits import InitSpec as InitSpec
@@ -112,6 +114,7 @@ from .results import batch_to_dataframe as batch_to_dataframe
 from .results import read_results as read_results
 from .results import run_summary as run_summary
 from .results import write_results as write_results
+from .sweep import SweepError as SweepError
 from .sweep import progress_bar as progress_bar
 from .sweep import run_sweep as run_sweep
 from .sweep import sweep_fingerprint as sweep_fingerprint

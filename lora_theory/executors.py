@@ -210,7 +210,10 @@ def submitit_executor(folder, *, cluster: str | None = None, parameters: Mapping
         raise ConfigError(
             "executor='submitit' is invalid: submitit is not installed (pip install 'lora_theory[cluster]')"
         ) from None
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    except (RuntimeError, ValueError) as error:  # e.g. cluster="slurm" where there is no srun
+        raise ConfigError(f"submitit_cluster={cluster!r} is invalid: {' '.join(str(error).split())}") from None
     if parameters:
         try:
             executor.update_parameters(**dict(parameters))

@@ -44,10 +44,10 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, RunConfig, validate
-from .engine import _per_run_problems, seed_array
+from .engine import _per_run_problems, seed_array, seed_count
 from .executors import ChunkTask, InlineExecutor, run_chunk, wait_all
 from .locks import STALE_AFTER_S, ChunkLock
-from .memory import check_memory
+from .memory import check_memory, check_results_memory
 from .results import ResultsError, read_results, write_results
 
 __all__ = ["SweepJob", "SweepError", "run_sweep", "sweep_fingerprint", "progress_bar", "POLL_S"]
@@ -175,16 +175,18 @@ def run_sweep(
     jobs = list(jobs)
     for _, config, job_sweep in jobs:  # every error before anything compiles
         validate(config, job_sweep)
-    seed_list = seed_array(seeds, seed)
-    chunk_seeds = int(seed_list.size if chunk_seeds is None else chunk_seeds)
+    n_seeds = seed_count(seeds, seed)
+    chunk_seeds = int(n_seeds if chunk_seeds is None else chunk_seeds)
     if chunk_seeds < 1:
         raise ConfigError(f"chunk_seeds={chunk_seeds} is invalid: must be at least 1")
     if executor is not None and not (mesh is None or isinstance(mesh, str)):
         raise ConfigError("mesh is invalid with an executor: a Mesh cannot be sent to workers (pass 'auto' or None)")
     if executor is None:
         for _, config, job_sweep in jobs:
-            n_seeds = min(chunk_seeds, seed_list.size)
-            check_memory(config, n_seeds, grid_size(job_sweep), per_run_problems=_per_run_problems(config, tuple(job_sweep)))
+            check_memory(config, min(chunk_seeds, n_seeds), grid_size(job_sweep),
+                         per_run_problems=_per_run_problems(config, tuple(job_sweep)))
+    check_results_memory([(config, grid_size(job_sweep)) for _, config, job_sweep in jobs], n_seeds)
+    seed_list = seed_array(seeds, seed)
     fingerprint = sweep_fingerprint(jobs, seed_list, chunk_seeds)
     out_dir = Path(out_dir)
     chunk_dir = out_dir / f"{name}.chunks" / fingerprint

@@ -73,6 +73,9 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--model", "population", "--activation", "tanh"], "activation"),
         (["--model", "population", "--activation", "relu"], "activation"),  # the default, given: still rejected
         (["--chunk-seeds", "0"], "chunk_seeds"),
+        (["--seed", "4294967296"], "seed"),  # jax.random.key takes a 32-bit seed: it would wrap
+        (["--seeds", "4294967297"], "seeds"),  # the seed list alone would not fit in memory
+        (["--name", "a/b"], "name"),
         (["--executor", "processes", "--workers", "0"], "workers"),
         (["--workers", "2"], "workers"),  # inline runs in this process
         (["--slurm-partition", "gpu"], "slurm_partition"),  # submitit's options need --executor submitit
@@ -94,6 +97,23 @@ def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"lora-theory: error: {name}="), err
     assert lt.TRACE_COUNTS["simulate"] == before
+
+
+@pytest.mark.parametrize(
+    "flags,start",
+    [(["--d", "x"], "lora-theory train: error: argument --d: invalid int value: 'x'"),
+     (["--lr", ","], "lora-theory train: error: argument --lr: expected a number"),
+     (["--init", ","], "lora-theory train: error: argument --init: expected a name"),
+     (["--executor", "dask"], "lora-theory train: error: argument --executor: invalid choice: 'dask'"),
+     (["--bogus", "1"], "lora-theory: error: unrecognized arguments: --bogus 1")],
+)
+def test_argparse_errors_are_one_line_too(flags, start, tmp_path, capsys):
+    """argparse's errors: one line naming the flag, exit code 2, not the command's whole usage."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(tmp_path), *flags])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(start) and err[0].endswith("--help)"), err
 
 
 def test_simulate_rejects_a_negative_seed():

@@ -25,8 +25,17 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = (train, verify, figures)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors (a bad type, an unknown choice or flag) on one line, as the
+    package's own: ``lora-theory train: error: argument --d: invalid int value: 'x' (see ...)``,
+    exit code 2, instead of the command's whole usage and then the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lora-theory",
         description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
     )

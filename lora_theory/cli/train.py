@@ -20,13 +20,19 @@ __all__ = ["add_commands", "add_config_flags", "list_entries", "train_command", 
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
+        values = []
+    if not values:
         raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers, got {text!r}")
+    return values
 
 
 def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a name or comma-separated names, got {text!r}")
+    return names
 
 
 def _flag_help(name: str, spec) -> str:
@@ -82,27 +88,33 @@ class _Given(argparse.Action):
 def preflight(args) -> None:
     """The checks of ``train``'s arguments that only the command line can make, before anything
     compiles: no flag for a problem field the model does not read (``--activation`` with
-    ``--model population``), executor flags that fit ``--executor``, and output folders (``--out``,
-    submitit's) that can be created and written (so a sweep never runs to the end and then fails
-    to save).  ``--seeds`` and ``--seed`` are checked by
-    :func:`~lora_theory.engine.seed_array`, as for every sweep.
+    ``--model population``), a file name for ``--name``, executor flags that fit ``--executor``,
+    and output folders (``--out``, submitit's) that can be created and written (so a sweep never
+    runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
+    :func:`~lora_theory.engine.seed_count`, as for every sweep.
 
     Raises:
         ConfigError: naming the parameter.
     """
     import tempfile
-    from pathlib import Path
 
     from ..config import FIELD_SPECS, ConfigError, invalid
     from ..models import MODELS
 
+    given = sorted(getattr(args, "given", set()))
+
+    def shown(name):
+        value = getattr(args, name)
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
     if args.model in MODELS:
         reads = set(MODELS[args.model].fields)
-        for name in sorted(getattr(args, "given", set())):
+        for name in given:
             if FIELD_SPECS[name].problem and name != "model" and name not in reads:
-                value = getattr(args, name)
-                value = value[0] if isinstance(value, list) and len(value) == 1 else value
-                raise invalid(name, value, f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
+                raise invalid(name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
+    name = args.name
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise invalid("name", name, "must be a file name (no '/'; the folder is --out)")
     _check_executor_flags(args)
     folders = [("out", args.out)]
     if args.executor == "submitit":
@@ -302,10 +314,10 @@ def _executor(args, jobs, sweep):
     For a process pool the memory check counts every worker's chunk at once (they share this
     machine); submitit's workers check their own node's memory.
     """
-    from ..engine import _per_run_problems, seed_array
+    from ..engine import _per_run_problems, seed_count
     from ..executors import process_pool, submitit_executor
     from ..memory import check_memory
-    from ..sweep import _chunks, grid_size
+    from ..sweep import grid_size
 
     if args.executor == "inline":
         yield None
@@ -315,12 +327,13 @@ def _executor(args, jobs, sweep):
         cluster = None if args.submitit_cluster == "auto" else args.submitit_cluster
         yield submitit_executor(folder, cluster=cluster, parameters=submitit_parameters(args))
         return
-    seeds = seed_array(args.seeds, args.seed)
-    chunk_seeds = seeds.size if args.chunk_seeds is None else args.chunk_seeds
-    n_chunks = len(jobs) * len(_chunks(seeds, max(chunk_seeds, 1)))
-    workers = args.workers or max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, n_chunks))
+    n_seeds = seed_count(args.seeds, args.seed)
+    chunk_seeds = n_seeds if args.chunk_seeds is None else max(args.chunk_seeds, 1)
+    n_chunks = len(jobs) * -(-n_seeds // chunk_seeds)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = args.workers or max(1, min(cpus, n_chunks))
     for _, config, job_sweep in jobs:
-        check_memory(config, min(chunk_seeds, seeds.size), grid_size(job_sweep),
+        check_memory(config, min(chunk_seeds, n_seeds), grid_size(job_sweep),
                      per_run_problems=_per_run_problems(config, tuple(job_sweep)), copies=workers)
     pool = process_pool(workers)
     try:
