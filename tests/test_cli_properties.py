@@ -1,9 +1,10 @@
 """No traceback for a user error: a property test over ``lora-theory train``'s argument vectors.
 
-Hypothesis draws argument vectors: a tiny base command (d = 6, k = 5, 2 steps, 1 seed) and on top
-of it a static combination (model x init x optimizer x train_factors x dtype) and up to five more
-flags, each from every flag of ``train`` (a test checks that the table covers them all), with a
-valid value, an out-of-range one or one of the wrong type.  Each case, run in-process through
+Hypothesis draws argument vectors: a tiny base command (d = 6, k = 5, rank 2, 2 steps, 1 seed) and
+on top of it a static combination (model, init, optimizer, train_factors), up to four more flags
+and sometimes an executor's flag, drawn from every flag of ``train`` (a test checks that the table
+covers them all), each with a valid value, an out-of-range one or one of the wrong type.  (The
+executors that start processes are drawn only with a flag that makes the command an error.)  Each case, run in-process through
 ``lora_theory.cli.main``, must either succeed (exit 0 and a results file whose rows are the runs
 times the logged steps) or exit 2 with exactly one line on stderr that names a parameter
 (``name=...`` or ``argument --flag``, or the memory estimate); anything else (a traceback, an
@@ -26,7 +27,6 @@ import re
 
 import jax
 import jax.numpy as jnp
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -57,10 +57,10 @@ def _choices(good):
 #: flag -> values: "good" (valid on their own), "bad" (out of range), "wrong" (wrong type).
 FLAGS = {
     "--model": _choices(lt.MODELS),
-    # valid sizes: few, so that the cases share programs (a new shape is a new program)
-    "--d": _ints(["6", "8"]),  # other valid sizes: --r-star 1, --rank 3, --steps 0, --log-every 2
+    # valid sizes: the base's, so that the cases share programs (SLOW_FLAGS: other sizes too)
+    "--d": _ints(["6"]),
     "--k": _ints(["5"]),
-    "--r-star": _ints(["1"]),
+    "--r-star": _ints(["2"]),
     "--n-samples": _ints(["12"]),
     "--kappa": {"good": ["1", "4"], "bad": ["0.5", "-1", "nan", "inf"], "wrong": WRONG_FLOAT},
     "--singular-values": {"good": ["2,1", "1,1"], "bad": ["3,2,1", "-1,1", "0,1", "1"], "wrong": ["a,b", ","]},
@@ -68,7 +68,7 @@ FLAGS = {
     "--noise": {"good": GOOD_FLOAT, "bad": BAD_FLOAT, "wrong": WRONG_FLOAT},
     "--activation": _choices(["relu", "leaky_relu", "tanh", "gelu", "identity"]),
     "--leaky-slope": {"good": ["0.01", "0.3"], "bad": BAD_FLOAT, "wrong": WRONG_FLOAT},
-    "--rank": _ints(["3"]),
+    "--rank": _ints(["2"]),
     "--init": {"good": list(lt.INITS) + ["random,spectral"], "bad": BAD_NAME + ["random,nope"], "wrong": [","]},
     "--variant": _choices(sorted({v for vs in lt.VARIANTS.values() for v in vs})),
     "--alpha": {"good": GOOD_SWEEP, "bad": BAD_FLOAT, "wrong": WRONG_FLOAT},
@@ -84,8 +84,8 @@ FLAGS = {
     "--lr": {"good": GOOD_SWEEP + ["1e300"], "bad": BAD_FLOAT, "wrong": WRONG_FLOAT},
     "--damping": {"good": GOOD_FLOAT, "bad": BAD_FLOAT, "wrong": WRONG_FLOAT},
     "--train-factors": _choices(["both", "A", "B"]),
-    "--steps": _ints(["0"], bad=("-1", "-100")),
-    "--log-every": _ints(["2"]),
+    "--steps": _ints(["2"], bad=("-1", "-100")),
+    "--log-every": _ints(["1"]),
     "--dtype": _choices(["float64", "float32"]),
     "--seeds": _ints(["1", "2"], bad=("0", "-1", "4294967297", "2147483648")),
     "--seed": _ints(["0", "3", "4294967295"], bad=("-1", "4294967296")),
@@ -105,6 +105,13 @@ FLAGS = {
     "--slurm-mem-gb": {"good": [], "bad": ["4", "nan"], "wrong": ["x"]},
     "--submitit-option": {"good": [], "bad": ["slurm_account=abc", "novalue", "=1"], "wrong": []},
 }
+#: the slow variant's valid sizes (each a program of its own): the CI size keeps the base's.
+SLOW_FLAGS = {**FLAGS, **{flag: {**FLAGS[flag], "good": good} for flag, good in {
+    "--d": ["6", "4", "8"], "--k": ["5", "4", "8"], "--r-star": ["2", "1", "3"], "--rank": ["2", "1", "3", "4"],
+    "--n-samples": ["12", "1", "30"], "--steps": ["2", "0", "3"], "--log-every": ["1", "2", "5"],
+    "--preheat-rank": ["2", "4", "5"], "--preheat-steps": ["0", "1", "2"], "--chunk-seeds": ["1", "2"],
+}.items()}}
+
 #: with --executor submitit, these make the command an error before any job starts.
 SUBMITIT_ERRORS = [["--submitit-option", "novalue"], ["--slurm-time", "0"], ["--slurm-mem-gb", "nan"],
                    ["--submitit-folder", "/proc/lora_theory_forbidden"], ["--submitit-option", "bogus=1"]]
@@ -140,14 +147,14 @@ FULL = [dict(zip(STATIC, row)) for row in itertools.product(*STATIC.values())]  
 CI_CASES, SLOW_CASES = 150, 400
 
 
-def _value(flag: str):
+def _value(table, flag: str):
     weights = {"good": 4, "bad": 2, "wrong": 1}  # valid values most often, so that many cases run
-    pools = [kind for kind in ("good", "bad", "wrong") for _ in range(weights[kind]) if FLAGS[flag][kind]]
-    return st.sampled_from(pools).flatmap(lambda kind: st.sampled_from(FLAGS[flag][kind]))
+    pools = [kind for kind in ("good", "bad", "wrong") for _ in range(weights[kind]) if table[flag][kind]]
+    return st.sampled_from(pools).flatmap(lambda kind: st.sampled_from(table[flag][kind]))
 
 
-def _flag(flag: str):
-    return _value(flag).map(lambda value: [flag] if value is None else [flag, value])
+def _flag(table, flag: str):
+    return _value(table, flag).map(lambda value: [flag] if value is None else [flag, value])
 
 
 EXECUTOR_FLAGS = sorted(f for f in FLAGS if f in ("--executor", "--workers") or f.startswith(("--submitit", "--slurm")))
@@ -155,16 +162,16 @@ CORE_FLAGS = sorted(set(FLAGS) - set(EXECUTOR_FLAGS))
 
 
 @st.composite
-def argument_vectors(draw, combinations):
+def argument_vectors(draw, combinations, table=FLAGS):
     """The base command, a static combination, up to 4 more flags, sometimes an executor's."""
     argv = list(BASE)
     for flag, value in draw(st.sampled_from(combinations)).items():
         argv += [flag, value]
     for flag in draw(st.lists(st.sampled_from(CORE_FLAGS), max_size=4, unique=True)):
-        argv += draw(_flag(flag))
+        argv += draw(_flag(table, flag))
     kind = draw(st.integers(0, 9))
     if kind == 0:
-        argv += draw(_flag(draw(st.sampled_from(EXECUTOR_FLAGS))))
+        argv += draw(_flag(table, draw(st.sampled_from(EXECUTOR_FLAGS))))
     elif kind == 1:
         argv += ["--executor", "submitit", *draw(st.sampled_from(SUBMITIT_ERRORS))]
     return argv
@@ -249,7 +256,7 @@ def test_train_runs_or_exits_2_with_one_line_naming_the_parameter(argv, tmp_path
 @pytest.mark.slow
 @pytest.mark.timeout(7200)  # a compile per new combination: about 30 min on 2 cores, cold
 @settings(max_examples=SLOW_CASES, suppress_health_check=list(HealthCheck))
-@given(argv=argument_vectors(FULL))
+@given(argv=argument_vectors(FULL, SLOW_FLAGS))
 def test_train_runs_or_exits_2_with_every_program_compiled_and_run(argv, tmp_path_factory, capsys):
     _check(argv, tmp_path_factory.mktemp("case"), capsys)
 

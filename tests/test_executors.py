@@ -140,8 +140,9 @@ def test_a_two_worker_process_pool_writes_the_same_file(tmp_path, reference, poo
 def test_submitit_in_local_mode_writes_the_same_file(tmp_path, reference):
     if importlib.util.find_spec("submitit") is None:  # not imported here: see executors._import_submitit
         pytest.skip("submitit is not installed")
+    # 2 seeds: 2 submitit jobs, one a round (the first chunk compiles alone), each a process that starts JAX
     inline, _ = run_sweep(CONFIG, out_dir=tmp_path / "inline", name="train", seeds=2, chunk_seeds=CHUNK, sweep=SWEEP,
-                          progress=False)  # 2 seeds, 2 submitit jobs: each is a process that starts JAX
+                          progress=False)
     jobs = tmp_path / "jobs"
     assert main([*_args(2), "--out", str(tmp_path), "--executor", "submitit", "--submitit-cluster", "local",
                  "--submitit-folder", str(jobs), "--slurm-time", "10"]) == 0
