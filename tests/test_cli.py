@@ -139,3 +139,29 @@ def test_memory_estimate_scales_with_seeds_problem_size_dtype_and_logged_steps()
     assert ten.problems > 9 * (one.problems - estimate_peak_bytes(config, 0).problems)
     assert estimate_peak_bytes(config.replace(dtype="float32"), 10).problems * 2 == pytest.approx(ten.problems, rel=0.01)
     assert estimate_peak_bytes(config.replace(log_every=10), 10).logged < ten.logged / 5
+
+
+def test_a_sweeps_whole_results_table_is_checked_against_memory(tmp_path, capsys):
+    """Chunks bound the training's memory, not the table the sweep ends with: that is checked too."""
+    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "100000", "--log-every", "1",
+             "--seeds", "100000", "--chunk-seeds", "10", "--quiet", "--out", str(tmp_path)]
+    assert main(flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: the results table of 100000 runs"), err
+    assert "--seeds" in err[0] and "--log-every" in err[0]
+
+
+def test_a_process_pools_memory_check_counts_every_worker(tmp_path, capsys, monkeypatch):
+    import lora_theory.memory as memory
+    from lora_theory.cli.train import _configs_from_args
+    from lora_theory.cli import build_parser
+
+    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "3", "--seeds", "8",
+             "--chunk-seeds", "2", "--quiet", "--out", str(tmp_path)]
+    (config,), _ = _configs_from_args(build_parser().parse_args(flags))
+    one_chunk = memory.estimate_peak_bytes(config, 2).total
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(2.5 * one_chunk))  # room for 2 chunks at once
+    assert main([*flags, "--executor", "processes", "--workers", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: 3 workers at once, each with 2 seed(s)"), err
+    assert "fewer --workers" in err[0]
