@@ -5,6 +5,7 @@ it was taken) beside the chunk it guards.  It is taken atomically and without cl
 content is written to a temporary file first, then hard-linked to the lock's name (``link``
 fails if the name exists, on local file systems and on NFS alike), so a lock file is never
 seen half-written and a process killed at any moment leaves either no lock or a complete one.
+(On a file system without hard links, ``O_CREAT | O_EXCL`` creation, then the content.)
 While held, a background thread refreshes the file's modification time (the heartbeat).
 
 A lock is **stale**, and the next process takes it over, when its holder is gone:
@@ -136,6 +137,14 @@ class ChunkLock:
             return True
         except FileExistsError:
             return False
+        except OSError:  # a file system without hard links: exclusive creation, then the content
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "w") as handle:
+                handle.write(tmp.read_text())
+            return True
         finally:
             tmp.unlink(missing_ok=True)
 

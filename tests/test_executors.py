@@ -119,6 +119,18 @@ def test_a_held_locks_heartbeat_refreshes_it(tmp_path):
     lock.release()
 
 
+def test_a_lock_works_without_hard_links(tmp_path, monkeypatch):
+    def no_links(*_):
+        raise PermissionError("this file system has no hard links")
+
+    monkeypatch.setattr(os, "link", no_links)
+    first, second = ChunkLock(tmp_path / "chunk.lock"), ChunkLock(tmp_path / "chunk.lock")
+    assert first.acquire() and not second.acquire() and json.loads((tmp_path / "chunk.lock").read_text())["token"] == first.token
+    first.release()
+    assert second.acquire()
+    second.release()
+
+
 # --- executors --------------------------------------------------------------------------------
 
 
@@ -273,3 +285,4 @@ def test_two_concurrent_processes_on_one_folder_write_a_correct_file(tmp_path, r
         assert process.returncode == 0, err.decode()[-2000:]
     assert (tmp_path / "train.parquet").read_bytes() == reference
     assert not (tmp_path / "train.chunks").exists()
+
