@@ -49,6 +49,8 @@ from .engine import simulate as simulate
 from .engine import split_run_key as split_run_key
 from .engine import train as train
 from .engine import train_batch as train_batch
+from .executors import process_pool as process_pool
+from .executors import submitit_executor as submitit_executor
 from .inits import INITS as INITS
 from .inits import VARIANTS as VARIANTS
 from .inits import InitSpec as InitSpec
@@ -109,12 +111,15 @@ from .optimizers import register_optimizer as register_optimizer
 from .optimizers import scale_by_lora_preconditioner as scale_by_lora_preconditioner
 from .optimizers import standard_promotion as standard_promotion
 from .optimizers import scale_factors as scale_factors
+from .results import SCHEMA_VERSION as SCHEMA_VERSION
+from .results import ResultsError as ResultsError
 from .results import batch_to_dataframe as batch_to_dataframe
 from .scaling import SCALINGS as SCALINGS
 from .scaling import lora_scale as lora_scale
 from .results import read_results as read_results
 from .results import run_summary as run_summary
 from .results import write_results as write_results
+from .sweep import SweepError as SweepError
 from .sweep import progress_bar as progress_bar
 from .sweep import run_sweep as run_sweep
 from .sweep import sweep_fingerprint as sweep_fingerprint

@@ -47,6 +47,7 @@ __all__ = [
     "train_batch",
     "make_grid",
     "seed_array",
+    "seed_count",
     "logged_steps",
     "TRACE_COUNTS",
     "seed_mesh",
@@ -466,18 +467,52 @@ def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype=jnp.float64) ->
     return arrays
 
 
+#: ``jax.random.key`` takes a 32-bit unsigned seed: every seed is below this.
+SEED_LIMIT = 2**32
+
+
+def seed_count(seeds: int | Sequence[int], seed: int = 0) -> int:
+    """The number of seeds of a batch, checked before any array of them is built (see :func:`seed_array`).
+
+    Raises:
+        ConfigError: naming ``seeds`` or ``seed``, for no seed, a negative one, or one of 2**32 or more.
+    """
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seeds, seed = int(seeds), int(seed)
+        if seeds < 1:
+            raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
+        if seed < 0:
+            raise ConfigError(f"seed={seed} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
+        if seed >= SEED_LIMIT:
+            raise ConfigError(f"seed={seed} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)")
+        if seed + seeds > SEED_LIMIT:
+            raise ConfigError(
+                f"seeds={seeds} is invalid: seed + seeds must be at most 2**32 = {SEED_LIMIT} (the last seed, "
+                f"{seed + seeds - 1}, does not fit jax.random.key's 32-bit unsigned seed)"
+            )
+        return seeds
+    return len(seed_array(seeds, seed))
+
+
 def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
     """The seeds of a batch: ``seed, seed + 1, ...`` (``seeds`` of them) or the explicit list.
 
     Raises:
-        ConfigError: for no seed at all, or a negative one (``jax.random.key`` takes an unsigned
-            seed), naming ``seeds`` or ``seed``.
+        ConfigError: for no seed at all, a negative one, one of 2**32 or more (``jax.random.key``
+            takes a 32-bit unsigned seed) or one that is not an integer, naming ``seeds`` or ``seed``.
     """
-    seed_list = np.arange(seed, seed + seeds) if isinstance(seeds, int) else np.asarray(list(seeds))
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        seed_count(seeds, seed)
+        return np.arange(int(seed), int(seed) + int(seeds))
+    seed_list = np.asarray(list(seeds))
     if seed_list.size < 1:
         raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
+    if not np.issubdtype(seed_list.dtype, np.integer):
+        raise ConfigError(f"seeds={list(seeds)!r} is invalid: seeds must be integers")
     if np.any(seed_list < 0):
         raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
+    if np.any(seed_list >= SEED_LIMIT):
+        raise ConfigError(f"seed={int(seed_list.max())} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)")
     return seed_list
 
 
@@ -524,11 +559,12 @@ def simulate(
                 f"{', '.join(DYNAMIC_FIELDS)} (loop over simulate() calls for the others)"
             )
     validate(config, sweep)
-    seed_list = seed_array(seeds, seed)
+    n_seeds = seed_count(seeds, seed)
     grid = _grid_product(sweep)
     grid_arrays = make_grid(sweep, config.jnp_dtype)
     n_grid = grid_arrays[_INDEX].shape[0]
-    check_memory(config, int(seed_list.size), n_grid, per_run_problems=_per_run_problems(config, tuple(grid)))
+    check_memory(config, n_seeds, n_grid, per_run_problems=_per_run_problems(config, tuple(grid)))
+    seed_list = seed_array(seeds, seed)
     if isinstance(mesh, str):
         if mesh != "auto":
             raise ConfigError(f"mesh={mesh!r} is invalid: must be 'auto', None or a jax.sharding.Mesh")

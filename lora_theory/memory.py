@@ -21,7 +21,7 @@ import jax
 
 from .config import ConfigError, RunConfig
 
-__all__ = ["MemoryEstimate", "estimate_peak_bytes", "available_bytes", "check_memory"]
+__all__ = ["MemoryEstimate", "estimate_peak_bytes", "available_bytes", "check_memory", "check_results_memory"]
 
 #: scalar metrics logged per step by the default observe (lora_metrics), plus r singular values.
 _SCALAR_METRICS = 13
@@ -125,20 +125,66 @@ def available_bytes() -> int | None:
         return None
 
 
-def check_memory(config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False) -> MemoryEstimate:
+def check_memory(
+    config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False, copies: int = 1
+) -> MemoryEstimate:
     """Raise :class:`~lora_theory.config.ConfigError` when the estimated peak exceeds what is available.
 
     The message names the estimate, its parts and what lowers it: fewer seeds at once
     (``chunk_seeds`` / ``--chunk-seeds``), fewer logged steps (``log_every`` / ``--log-every``),
-    ``dtype='float32'`` (half of everything), or a smaller d, k, N.  Returns the estimate.
+    ``dtype='float32'`` (half of everything), or a smaller d, k, N (and fewer ``--workers``
+    when ``copies`` > 1).
+
+    Args:
+        config, n_seeds, n_grid, per_run_problems: as for :func:`estimate_peak_bytes`.
+        copies: how many such calls run at once on this machine (a process pool's workers).
+
+    Returns:
+        The estimate of one call.
     """
     estimate = estimate_peak_bytes(config, n_seeds, n_grid, per_run_problems=per_run_problems)
     available = available_bytes()
-    if available is not None and estimate.total > available:
+    if available is not None and estimate.total * copies > available:
+        at_once = f"{copies} workers at once, each with " if copies > 1 else ""
         raise ConfigError(
-            f"memory: {n_seeds} seed(s) x {n_grid} grid point(s) of this configuration need "
-            f"{estimate.describe()}, but {available / 2.0**30:.1f} GiB are available; lower it with "
-            "fewer seeds at once (--chunk-seeds / chunk_seeds), fewer logged steps (--log-every), "
-            "--dtype float32 (half of everything), or a smaller d, k or n_samples"
+            f"memory: {at_once}{n_seeds} seed(s) x {n_grid} grid point(s) of this configuration need "
+            f"{estimate.describe()}{' each' if copies > 1 else ''}, but {available / 2.0**30:.1f} GiB are "
+            "available; lower it with fewer seeds at once (--chunk-seeds / chunk_seeds), fewer logged steps "
+            f"(--log-every), --dtype float32 (half of everything){', fewer --workers' if copies > 1 else ''}, "
+            "or a smaller d, k or n_samples"
         )
     return estimate
+
+
+def _table_bytes_per_run(config: RunConfig) -> int:
+    from .engine import logged_steps
+
+    n_logs = len(logged_steps(config.steps, config.log_every))
+    return n_logs * (_SCALAR_METRICS + config.rank + _TABLE_COLUMNS) * 8 * _TABLE_COPIES
+
+
+def check_results_memory(jobs, n_seeds: int) -> int:
+    """Raise :class:`~lora_theory.config.ConfigError` when a sweep's whole results table would not fit.
+
+    Chunks bound the memory of the training, not that of the table the sweep ends with (every
+    chunk's rows, concatenated and written by one process), which this checks.
+
+    Args:
+        jobs: ``(config, n_grid)`` for each job of the sweep.
+        n_seeds: seeds per job.
+
+    Returns:
+        The estimated bytes.
+    """
+    jobs = list(jobs)
+    total = sum(n_seeds * n_grid * _table_bytes_per_run(config) for config, n_grid in jobs)
+    available = available_bytes()
+    if available is not None and total > available:
+        runs = sum(n_seeds * n_grid for _, n_grid in jobs)
+        raise ConfigError(
+            f"memory: the results table of {runs} runs needs about {total / 2.0**30:.1f} GiB, but "
+            f"{available / 2.0**30:.1f} GiB are available; lower it with fewer seeds (--seeds) or grid points, "
+            "or fewer logged steps (--log-every); chunks (--chunk-seeds) bound the training's memory, not the table's"
+        )
+    return total
+

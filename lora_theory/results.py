@@ -2,10 +2,18 @@
 
 Every write is atomic (a temporary file in the same folder, then ``os.replace``), so a killed
 process never leaves a half-written results file behind.
+
+The sidecar records what the Parquet file must be: ``schema_version`` (:data:`SCHEMA_VERSION`,
+the layout of both files), ``rows``, ``columns`` and ``parquet_sha256`` (the Parquet file's
+bytes).  :func:`read_results` checks all four and raises :class:`ResultsError`, naming the file,
+for an unknown version, a truncated or unreadable file, or a pair that do not belong together
+(e.g. a Parquet file replaced by another run's after its sidecar was written).
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
@@ -21,8 +29,24 @@ import pandas as pd
 
 from .config import DYNAMIC_FIELDS, RUN_COLUMNS  # derived from RunConfig's field metadata
 
+#: the layout of a results file pair (the Parquet columns' meaning and the sidecar's keys).
+#: Version 1 added ``schema_version`` and ``parquet_sha256``; a sidecar without
+#: ``schema_version`` predates versioning and has version 1's layout otherwise, so it is read.
+#: Bump it when a column or a sidecar key changes meaning, and teach :func:`read_results` the
+#: old versions it can still read.
+SCHEMA_VERSION = 1
+_READABLE_VERSIONS = (1,)
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be trusted: missing, truncated, of an unknown schema version,
+    or not matching its sidecar.  The message names the file."""
+
+
 __all__ = [
     "RUN_COLUMNS",
+    "SCHEMA_VERSION",
+    "ResultsError",
     "batch_to_dataframe",
     "run_summary",
     "environment_metadata",
@@ -163,18 +187,101 @@ def write_results(
     out_dir = Path(out_dir)
     parquet_path = out_dir / f"{name}.parquet"
     json_path = out_dir / f"{name}.json"
-    atomic_write_bytes(parquet_path, df.to_parquet(index=False))
-    sidecar = {**environment_metadata(), **metadata, "rows": int(len(df)), "columns": list(df.columns)}
+    data = df.to_parquet(index=False)
+    atomic_write_bytes(parquet_path, data)
+    sidecar = {
+        "schema_version": SCHEMA_VERSION,
+        **environment_metadata(),
+        **metadata,
+        "rows": int(len(df)),
+        "columns": [str(c) for c in df.columns],
+        "parquet_sha256": hashlib.sha256(data).hexdigest(),
+    }
     atomic_write_bytes(json_path, json.dumps(sidecar, indent=2, default=_json_default).encode())
     return parquet_path, json_path
 
 
 def read_results(out_dir: str | os.PathLike, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read back what :func:`write_results` wrote."""
+    """Read back what :func:`write_results` wrote, checking that the two files belong together.
+
+    Args:
+        out_dir: the results folder.
+        name: the file stem (``{name}.parquet`` and ``{name}.json``).
+
+    Returns:
+        (the DataFrame, the sidecar's metadata).
+
+    Raises:
+        ResultsError: naming the file, when either file is missing or unreadable (truncated,
+            not JSON / not Parquet), the sidecar's ``schema_version`` is not one this version of
+            the package reads, or the Parquet file's rows, columns or bytes differ from those
+            the sidecar records.
+    """
     out_dir = Path(out_dir)
-    df = pd.read_parquet(out_dir / f"{name}.parquet")
-    metadata = json.loads((out_dir / f"{name}.json").read_text())
+    parquet_path, json_path = out_dir / f"{name}.parquet", out_dir / f"{name}.json"
+    for path in (parquet_path, json_path):
+        if not path.is_file():
+            raise ResultsError(f"{path}: no such results file (a results file is {name}.parquet with its sidecar {name}.json)")
+    try:
+        metadata = json.loads(json_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{json_path}: not a readable JSON sidecar (truncated or corrupt: {_one_line(error)})") from None
+    if not isinstance(metadata, dict):
+        raise ResultsError(f"{json_path}: not a results sidecar (a JSON object is expected, got {type(metadata).__name__})")
+    version = metadata.get("schema_version", 1)  # no key: written before versioning, version 1's layout
+    if isinstance(version, bool) or version not in _READABLE_VERSIONS:
+        from . import __version__
+
+        readable = ", ".join(map(str, _READABLE_VERSIONS))
+        raise ResultsError(
+            f"{json_path}: schema_version {version!r} is not one lora_theory {__version__} reads "
+            f"(it reads {readable}); it was written by another version of lora_theory"
+            f"{' (' + str(metadata['lora_theory_version']) + ')' if 'lora_theory_version' in metadata else ''}: "
+            "read it with that version, or re-run the command that made it"
+        )
+    data = parquet_path.read_bytes()
+    try:
+        df = pd.read_parquet(io.BytesIO(data))
+    except Exception as error:  # pyarrow's errors (ArrowInvalid, OSError, ...) for a cut or damaged file
+        raise ResultsError(
+            f"{parquet_path}: not a readable Parquet file ({len(data)} bytes; truncated or corrupt: {_one_line(error)}); "
+            "re-run the command that made it"
+        ) from None
+    mismatch = _mismatch(df, data, metadata)
+    if mismatch:
+        raise ResultsError(
+            f"{parquet_path}: does not match its sidecar {json_path.name} ({mismatch}); one of the two was "
+            "replaced or edited after they were written: re-run the command that made them"
+        )
     return df, metadata
+
+
+def _mismatch(df: pd.DataFrame, data: bytes, metadata: Mapping[str, Any]) -> str | None:
+    """What differs between a Parquet file and the rows / columns / hash its sidecar records."""
+    if "rows" in metadata and metadata["rows"] != len(df):
+        return f"it has {len(df)} rows, the sidecar records {metadata['rows']}"
+    if "columns" in metadata and list(metadata["columns"]) != [str(c) for c in df.columns]:
+        recorded, found = list(metadata["columns"]), [str(c) for c in df.columns]
+        missing = [c for c in recorded if c not in found]
+        extra = [c for c in found if c not in recorded]
+        detail = "; ".join(
+            part
+            for part in (
+                f"missing {', '.join(missing[:5])}" if missing else "",
+                f"not recorded {', '.join(extra[:5])}" if extra else "",
+            )
+            if part
+        )
+        return f"its columns differ from those the sidecar records ({detail or 'same names, another order'})"
+    recorded = metadata.get("parquet_sha256")
+    if recorded is not None and recorded != hashlib.sha256(data).hexdigest():
+        return "its bytes differ from those the sidecar records (sha256)"
+    return None
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text[:200] + ("..." if len(text) > 200 else "")
 
 
 def _json_default(value):

@@ -75,6 +75,19 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--seeds", "0"], "seeds"),
         (["--seed", "-1"], "seed"),
         (["--model", "population", "--activation", "tanh"], "activation"),
+        (["--model", "population", "--activation", "relu"], "activation"),  # the default, given: still rejected
+        (["--chunk-seeds", "0"], "chunk_seeds"),
+        (["--seed", "4294967296"], "seed"),  # jax.random.key takes a 32-bit seed: it would wrap
+        (["--seeds", "4294967297"], "seeds"),  # the seed list alone would not fit in memory
+        (["--name", "a/b"], "name"),
+        (["--executor", "processes", "--workers", "0"], "workers"),
+        (["--workers", "2"], "workers"),  # inline runs in this process
+        (["--slurm-partition", "gpu"], "slurm_partition"),  # submitit's options need --executor submitit
+        (["--submitit-cluster", "local"], "submitit_cluster"),
+        (["--executor", "submitit", "--slurm-gpus", "0"], "slurm_gpus"),
+        (["--executor", "submitit", "--submitit-option", "no-value"], "submitit_option"),
+        (["--executor", "submitit", "--submitit-cluster", "local", "--submitit-option", "bogus=1"], "submitit_option"),
+        (["--executor", "submitit", "--submitit-folder", "/proc/lora_theory_forbidden"], "submitit_folder"),
         (["--model", "population", "--n-samples", "50"], "n_samples"),
         (["--out", "/proc/lora_theory_forbidden"], "out"),
         (["--lr-ratio", "0"], "lr_ratio"),
@@ -94,6 +107,23 @@ def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"lora-theory: error: {name}="), err
     assert lt.TRACE_COUNTS["simulate"] == before
+
+
+@pytest.mark.parametrize(
+    "flags,start",
+    [(["--d", "x"], "lora-theory train: error: argument --d: invalid int value: 'x'"),
+     (["--lr", ","], "lora-theory train: error: argument --lr: expected a number"),
+     (["--init", ","], "lora-theory train: error: argument --init: expected a name"),
+     (["--executor", "dask"], "lora-theory train: error: argument --executor: invalid choice: 'dask'"),
+     (["--bogus", "1"], "lora-theory: error: unrecognized arguments: --bogus 1")],
+)
+def test_argparse_errors_are_one_line_too(flags, start, tmp_path, capsys):
+    """argparse's errors: one line naming the flag, exit code 2, not the command's whole usage."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(tmp_path), *flags])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(start) and err[0].endswith("--help)"), err
 
 
 def test_simulate_rejects_a_negative_seed():
@@ -138,3 +168,29 @@ def test_train_with_the_practical_init_flags(tmp_path, capsys):
     assert set(df["target_subspace"]) == {"top"} and "align_A_W0" in df.columns
     start = df[(df["step"] == 0) & (df["target_angle"] == 0.0)]
     assert (start["align_A_W0"] < 1e-10).all()  # PiSSA's A_0 spans W0's top subspace
+
+
+def test_a_sweeps_whole_results_table_is_checked_against_memory(tmp_path, capsys):
+    """Chunks bound the training's memory, not the table the sweep ends with: that is checked too."""
+    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "100000", "--log-every", "1",
+             "--seeds", "100000", "--chunk-seeds", "10", "--quiet", "--out", str(tmp_path)]
+    assert main(flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: the results table of 100000 runs"), err
+    assert "--seeds" in err[0] and "--log-every" in err[0]
+
+
+def test_a_process_pools_memory_check_counts_every_worker(tmp_path, capsys, monkeypatch):
+    import lora_theory.memory as memory
+    from lora_theory.cli.train import _configs_from_args
+    from lora_theory.cli import build_parser
+
+    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "3", "--seeds", "8",
+             "--chunk-seeds", "2", "--quiet", "--out", str(tmp_path)]
+    (config,), _ = _configs_from_args(build_parser().parse_args(flags))
+    one_chunk = memory.estimate_peak_bytes(config, 2).total
+    monkeypatch.setattr(memory, "available_bytes", lambda: int(2.5 * one_chunk))  # room for 2 chunks at once
+    assert main([*flags, "--executor", "processes", "--workers", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: 3 workers at once, each with 2 seed(s)"), err
+    assert "fewer --workers" in err[0]

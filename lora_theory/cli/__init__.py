@@ -25,8 +25,17 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = (train, verify, figures)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors (a bad type, an unknown choice or flag) on one line, as the
+    package's own: ``lora-theory train: error: argument --d: invalid int value: 'x' (see ...)``,
+    exit code 2, instead of the command's whole usage and then the error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lora-theory",
         description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
     )
@@ -41,11 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from ..config import ConfigError
+    from ..results import ResultsError
+    from ..sweep import SweepError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ConfigError as error:
+    except (ConfigError, ResultsError) as error:
         print(f"lora-theory: error: {error}", file=sys.stderr)
         return 2
+    except SweepError as error:  # a worker failed: not the user's input, but no traceback either
+        print(f"lora-theory: error: {error}", file=sys.stderr)
+        return 1

@@ -125,14 +125,16 @@ def _reproduce_command(args) -> int:
 
 
 def _guard(command):
-    """Turn bad names and overrides into the CLI's clear error (exit 2)."""
+    """Turn bad names, overrides and untrustworthy results files into the CLI's clear error (exit 2)."""
 
     def wrapped(args) -> int:
         from experiments.common import OverrideError
 
+        from ..results import ResultsError
+
         try:
             return command(args)
-        except (OverrideError, KeyError, FileNotFoundError) as error:
+        except (OverrideError, KeyError, FileNotFoundError, ResultsError) as error:
             message = error.args[0] if isinstance(error, KeyError) and error.args else error
             print(f"lora-theory: error: {message}", file=sys.stderr)
             return 2

@@ -9,21 +9,30 @@ optimizer registered in the same process (``lt.register_init``) works with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import os
 import sys
+from pathlib import Path
 
 __all__ = ["add_commands", "add_config_flags", "list_entries", "train_command", "list_command"]
 
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
+        values = []
+    if not values:
         raise argparse.ArgumentTypeError(f"expected a number or comma-separated numbers, got {text!r}")
+    return values
 
 
 def _names(text: str) -> list[str]:
-    return [v.strip() for v in text.split(",") if v.strip()]
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a name or comma-separated names, got {text!r}")
+    return names
 
 
 def _flag_help(name: str, spec) -> str:
@@ -79,33 +88,63 @@ class _Given(argparse.Action):
 def preflight(args) -> None:
     """The checks of ``train``'s arguments that only the command line can make, before anything
     compiles: no flag for a problem field the model does not read (``--activation`` with
-    ``--model population``), and an output folder that can be created and written (so a sweep
-    never runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
-    :func:`~lora_theory.engine.seed_array`, as for every sweep.
+    ``--model population``), a file name for ``--name``, executor flags that fit ``--executor``,
+    and output folders (``--out``, submitit's) that can be created and written (so a sweep never
+    runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
+    :func:`~lora_theory.engine.seed_count`, as for every sweep.
 
     Raises:
         ConfigError: naming the parameter.
     """
     import tempfile
-    from pathlib import Path
 
     from ..config import FIELD_SPECS, ConfigError, invalid
     from ..models import MODELS
 
+    given = sorted(getattr(args, "given", set()))
+
+    def shown(name):
+        value = getattr(args, name)
+        return value[0] if isinstance(value, list) and len(value) == 1 else value
+
     if args.model in MODELS:
         reads = set(MODELS[args.model].fields)
-        for name in sorted(getattr(args, "given", set())):
+        for name in given:
             if FIELD_SPECS[name].problem and name != "model" and name not in reads:
-                value = getattr(args, name)
-                value = value[0] if isinstance(value, list) and len(value) == 1 else value
-                raise invalid(name, value, f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise ConfigError(f"out={args.out!r} is invalid: cannot create or write the folder ({error.strerror or error})")
+                raise invalid(name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
+    name = args.name
+    if not name or name in (".", "..") or "/" in name or "\0" in name:
+        raise invalid("name", name, "must be a file name (no '/'; the folder is --out)")
+    _check_executor_flags(args)
+    folders = [("out", args.out)]
+    if args.executor == "submitit":
+        folders.append(("submitit_folder", args.submitit_folder or str(Path(args.out) / f"{args.name}.submitit")))
+    for name, folder in folders:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+                pass
+        except OSError as error:
+            raise ConfigError(f"{name}={folder!r} is invalid: cannot create or write the folder ({error.strerror or error})")
+
+
+def _check_executor_flags(args) -> None:
+    """``--workers`` >= 1 and only with an executor it sizes; submitit's flags only with submitit."""
+    from ..config import invalid
+
+    if args.workers is not None:
+        if args.workers < 1:
+            raise invalid("workers", args.workers, "must be at least 1")
+        if args.executor == "inline":
+            raise invalid("workers", args.workers, "applies to --executor processes or submitit (inline runs in this process)")
+    if args.executor != "submitit":
+        for dest in ("submitit_folder", *SUBMITIT_FLAGS, "submitit_option"):
+            if getattr(args, dest) is not None:
+                raise invalid(dest, getattr(args, dest), "applies to --executor submitit only")
+        if args.submitit_cluster != "auto":
+            raise invalid("submitit_cluster", args.submitit_cluster, "applies to --executor submitit only")
+    else:
+        submitit_parameters(args)  # malformed options fail here, before anything runs
 
 
 def _add_train(sub) -> None:
@@ -130,7 +169,77 @@ def _add_train(sub) -> None:
     g.add_argument("--out", default="results/train", help="output folder")
     g.add_argument("--name", default="train", help="results file stem")
     g.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    _add_executor_flags(p)
     p.set_defaults(func=train_command)
+
+
+#: submitit-only flags: dest -> (submitit parameter, type, help).
+SUBMITIT_FLAGS = {
+    "slurm_partition": ("slurm_partition", str, "SLURM partition"),
+    "slurm_time": ("timeout_min", int, "time limit of each job, in minutes"),
+    "slurm_gpus": ("gpus_per_node", int, "GPUs per job"),
+    "slurm_cpus": ("cpus_per_task", int, "CPUs per job"),
+    "slurm_mem_gb": ("mem_gb", float, "memory per job, in GB"),
+}
+
+
+def _add_executor_flags(parser) -> None:
+    """``--executor``, ``--workers`` and the submitit options (see lora_theory.executors)."""
+    from ..executors import EXECUTORS
+
+    g = parser.add_argument_group(
+        "where the chunks run",
+        "each chunk (--chunk-seeds seeds of one config) is one unit of work, written atomically; the "
+        "files are the same whichever executor ran them, and a sweep resumes under another one",
+    )
+    g.add_argument("--executor", default="inline", choices=EXECUTORS,
+                   help="inline: this process; processes: a local pool of --workers processes; "
+                   "submitit: SLURM job arrays through submitit (local processes where SLURM is absent)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="processes: the pool's size (default: the CPUs, at most one per chunk); "
+                   "submitit: jobs running at once (slurm_array_parallelism)")
+    g.add_argument("--submitit-folder", default=None, metavar="DIR",
+                   help="submitit's job folder (pickles, logs; default OUT/NAME.submitit)")
+    g.add_argument("--submitit-cluster", default="auto", choices=("auto", "slurm", "local", "debug"),
+                   help="auto: SLURM where sbatch exists, else local processes")
+    for dest, (_, kind, text) in SUBMITIT_FLAGS.items():
+        g.add_argument("--" + dest.replace("_", "-"), dest=dest, type=kind, default=None, help=text)
+    g.add_argument("--submitit-option", action="append", default=None, metavar="KEY=VALUE",
+                   help="any other submitit parameter (repeatable), e.g. slurm_account=abc, slurm_qos=high")
+
+
+def _option_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def submitit_parameters(args) -> dict:
+    """The submitit parameters the flags give (``--slurm-*``, ``--workers``, ``--submitit-option``).
+
+    Raises:
+        ConfigError: for a malformed ``--submitit-option`` or an out-of-range value, naming it.
+    """
+    from ..config import invalid
+
+    parameters = {"name": f"lora-theory-{args.name}"}
+    for dest, (key, kind, _) in SUBMITIT_FLAGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            if kind in (int, float) and not value > 0:
+                raise invalid(dest, value, "must be positive")
+            parameters[key] = value
+    if args.workers is not None:
+        parameters["slurm_array_parallelism"] = args.workers
+    for text in args.submitit_option or ():
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise invalid("submitit_option", text, "must be KEY=VALUE (a submitit parameter, e.g. slurm_account=abc)")
+        parameters[key.strip()] = _option_value(value.strip())
+    return parameters
 
 
 def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
@@ -173,17 +282,19 @@ def train_command(args) -> int:
     configs, sweep = _configs_from_args(args)
     jobs = [({}, config, sweep) for config in configs]
     log = None if args.quiet else (lambda message: print(message, file=sys.stderr))
-    df, sidecar = run_sweep(
-        jobs,
-        out_dir=args.out,
-        name=args.name,
-        seeds=args.seeds,
-        seed=args.seed,
-        chunk_seeds=args.chunk_seeds,
-        metadata={"command": "train", "argv": sys.argv[1:], "sweep": sweep},
-        progress=not args.quiet,
-        log=log,
-    )
+    with _executor(args, jobs, sweep) as executor:
+        df, sidecar = run_sweep(
+            jobs,
+            out_dir=args.out,
+            name=args.name,
+            seeds=args.seeds,
+            seed=args.seed,
+            chunk_seeds=args.chunk_seeds,
+            metadata={"command": "train", "argv": sys.argv[1:], "sweep": sweep},
+            progress=not args.quiet,
+            log=log,
+            executor=executor,
+        )
     wall = sidecar["wall_time_s"]
     parquet = f"{args.out}/{args.name}.parquet"
     if not args.quiet:
@@ -194,6 +305,41 @@ def train_command(args) -> int:
         n_runs = len(configs) * args.seeds * grid_size(sweep)
         print(f"\n{n_runs} runs x {configs[0].steps} steps in {wall:.2f} s on {jax.default_backend()}; results: {parquet}")
     return 0
+
+
+@contextlib.contextmanager
+def _executor(args, jobs, sweep):
+    """The executor ``--executor`` names (None for inline), shut down afterwards.
+
+    For a process pool the memory check counts every worker's chunk at once (they share this
+    machine); submitit's workers check their own node's memory.
+    """
+    from ..engine import _per_run_problems, seed_count
+    from ..executors import process_pool, submitit_executor
+    from ..memory import check_memory
+    from ..sweep import grid_size
+
+    if args.executor == "inline":
+        yield None
+        return
+    if args.executor == "submitit":
+        folder = args.submitit_folder or str(Path(args.out) / f"{args.name}.submitit")
+        cluster = None if args.submitit_cluster == "auto" else args.submitit_cluster
+        yield submitit_executor(folder, cluster=cluster, parameters=submitit_parameters(args))
+        return
+    n_seeds = seed_count(args.seeds, args.seed)
+    chunk_seeds = n_seeds if args.chunk_seeds is None else max(args.chunk_seeds, 1)
+    n_chunks = len(jobs) * -(-n_seeds // chunk_seeds)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = args.workers or max(1, min(cpus, n_chunks))
+    for _, config, job_sweep in jobs:
+        check_memory(config, min(chunk_seeds, n_seeds), grid_size(job_sweep),
+                     per_run_problems=_per_run_problems(config, tuple(job_sweep)), copies=workers)
+    pool = process_pool(workers)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _add_list(sub) -> None:
