@@ -12,8 +12,9 @@ init, A_0 entries N(0, alpha_gain^2 / d_in), B_0 = 0) with gd and with Adam; LoR
 spectral init from each layer's one-step full gradient G_l: A_0 B_0 = P_r(G_l) / (s s_1(G_l)))
 with precgd, with a preconditioned Adam (the preconditioner, then ``optax.scale_by_adam``: i.e.
 ``optax.chain(preconditioner, optax.adam(lr))``) and, to separate the init from the
-preconditioner, with plain gd; LoRA-GA (W0 offset by -A_0 B_0) with precgd, as in F2.  PiSSA is
-left out: it is not in the suite's init registry.  The gd family shares ``lr``, the Adam family
+preconditioner, with plain gd; LoRA-GA (W0 offset by -A_0 B_0) with precgd, as in F2; PiSSA (each
+layer's W0 top-r SVD, W0 offset by -A_0 B_0) with gd, the practitioner's W0-subspace choice against
+LoRA-One's gradient subspace.  The gd family shares ``lr``, the Adam family
 ``adam_lr``.  All seeds are one ``vmap`` and all methods one compiled program.
 
 Measured, every ``log_every`` steps: train / test loss and accuracy on the even digits (and the
@@ -41,7 +42,7 @@ from lora_theory.models import twolayer
 from .common import progress_bar, save
 
 NAME = "f8"
-TITLE = "two-layer ReLU net on sklearn digits (odd -> even): full FT, LoRA, LoRA-One, LoRA-GA (LoRA-One Fig. 1(b, c))"
+TITLE = "two-layer ReLU net on sklearn digits (odd -> even): full FT, LoRA, LoRA-One, LoRA-GA, PiSSA (LoRA-One Fig. 1(b, c))"
 
 M = finetune.Method
 #: the methods, in legend order (full FT first: the references).
@@ -54,10 +55,11 @@ METHODS = (
     M("LoRA-One, prec. Adam", "lora_one", "precadam"),
     M("LoRA-One, gd", "lora_one", "gd"),
     M("LoRA-GA, precgd", "lora_ga", "precgd"),
+    M("PiSSA, gd", "pissa", "gd"),
 )
 
 COLORS = {"full": "black", "random": P.INIT_COLORS["random"], "lora_one": P.INIT_COLORS["lora_one"],
-          "lora_ga": P.INIT_COLORS["lora_ga"]}
+          "lora_ga": P.INIT_COLORS["lora_ga"], "pissa": "#e377c2"}
 STYLES = {"gd": "-", "precgd": "-.", "adam": ":", "precadam": "-."}
 MARKERS = {"precadam": "v"}  # precadam: precgd's line with markers
 

@@ -8,7 +8,8 @@ A method is an init and an optimizer (:class:`Method`; F8's list is in ``experim
   N(0, alpha_l^2) with alpha_l = ``alpha_gain`` / sqrt(d_in,l), B_0 = 0), ``lora_one`` (LoRA-One's
   Algorithm 1, the ``normalized`` variant: A_0 = U_r (S_r / s_1)^{1/2} / sqrt(s),
   B_0 = (S_r / s_1)^{1/2} V_r^T / sqrt(s), so A_0 B_0 = P_r(G_l) / (s s_1(G_l)) and the model moves at
-  step 0), ``lora_ga`` (A_0 = c U_{:,1..r}, B_0 = c V_{:,r+1..2r}^T, W0 offset by -A_0 B_0);
+  step 0), ``lora_ga`` (A_0 = c U_{:,1..r}, B_0 = c V_{:,r+1..2r}^T, W0 offset by -A_0 B_0),
+  ``pissa`` (from W0_l's own top-r SVD: A_0 = U_r S_r^{1/2}, B_0 = S_r^{1/2} V_r^T, W0 offset by -A_0 B_0);
 * an optimizer, the chain ``[preconditioner] -> [Adam] -> -lr`` (:func:`method_optimizer`): ``gd``,
   ``precgd`` (LoRA-One eq. (9) with damping lam, per layer), ``adam`` and ``precadam`` (the
   preconditioner first, then ``optax.scale_by_adam``: i.e. ``optax.chain(preconditioner,
@@ -57,7 +58,7 @@ __all__ = [
 #: optimizer name -> (uses the preconditioner, uses Adam).
 OPTIMIZER_PARTS = {"gd": (False, False), "precgd": (True, False), "adam": (False, True), "precadam": (True, True)}
 
-LORA_INITS = ("random", "lora_one", "lora_ga")
+LORA_INITS = ("random", "lora_one", "lora_ga", "pissa")
 
 #: what :func:`observe` logs per method and step.
 METRICS = (
@@ -162,11 +163,12 @@ def method_optimizer(lr, *, precondition, adam, damping=0.0, lora: bool = True) 
 
 
 def lora_init(layer: net.LayerProblem, name: str, setup: Setup, *, key: jax.Array) -> tuple[LoRAFactors, Float[Array, "d k"]]:
-    """One layer's LoRA init: (A_0, B_0) and the base weight W0 + offset (the offset is -A_0 B_0 for lora_ga).
+    """One layer's LoRA init: (A_0, B_0) and the base weight W0 + offset (-A_0 B_0 for lora_ga and pissa).
 
     Args:
         layer: (W0, G) of the layer.
-        name: ``random``, ``lora_one`` (variant ``normalized``) or ``lora_ga``.
+        name: ``random``, ``lora_one`` (variant ``normalized``), ``lora_ga`` or ``pissa`` (W0's top-r
+            SVD, :func:`lora_theory.inits.pissa_init`).
         setup: for rank, s and alpha_gain.
         key: for ``random``.
     """
@@ -175,6 +177,8 @@ def lora_init(layer: net.LayerProblem, name: str, setup: Setup, *, key: jax.Arra
         init = inits.random_init(layer, setup.rank, key=key, alpha=alpha)
     elif name == "lora_one":
         init = inits.lora_one_init(layer, setup.rank, variant="normalized", s=setup.s)
+    elif name == "pissa":
+        init = inits.pissa_init(layer, setup.rank)
     else:
         init = inits.lora_ga_init(layer, setup.rank, s=setup.s)
     init = init.with_offset()

@@ -56,11 +56,16 @@ def test_lora_with_zero_product_is_the_pretrained_network(data, pretrained):
     np.testing.assert_array_equal(np.asarray(net.logits(net.adapt(W0, zero_B), X)), np.asarray(expected))
     np.testing.assert_array_equal(np.asarray(net.lora_logits(W0, zero_B, X)), np.asarray(expected))
     # LoRA-GA: A_0 B_0 != 0, offset by -A_0 B_0 in the base weights: the same network to rounding
+    # (and PiSSA: A_0 B_0 = W0's top-r part, offset the same way)
     setup = finetune.Setup((finetune.Method("ft", "full", "gd"), finetune.Method("ga", "lora_ga", "precgd")), rank=rank)
-    pairs = [finetune.lora_init(layer, "lora_ga", setup, key=jax.random.key(0)) for layer in net.layer_problems(W0, G)]
-    factors, base = tuple(p[0] for p in pairs), net.Network(*(p[1] for p in pairs))
-    assert float(jnp.abs(factors[0].A @ factors[0].B).max()) > 0.1
-    np.testing.assert_allclose(np.asarray(net.lora_logits(base, factors, X)), np.asarray(expected), atol=1e-12)
+    for name in ("lora_ga", "pissa"):
+        pairs = [finetune.lora_init(layer, name, setup, key=jax.random.key(0)) for layer in net.layer_problems(W0, G)]
+        factors, base = tuple(p[0] for p in pairs), net.Network(*(p[1] for p in pairs))
+        assert float(jnp.abs(factors[0].A @ factors[0].B).max()) > 0.1
+        np.testing.assert_allclose(np.asarray(net.lora_logits(base, factors, X)), np.asarray(expected), atol=1e-12)
+    # PiSSA's A_0 spans layer 1's W0 top-r left singular subspace
+    U = np.linalg.svd(np.asarray(W0.W1))[0][:, :rank]
+    np.testing.assert_allclose(np.asarray(lt.align_A(factors[0].A, jnp.asarray(U))), 0.0, atol=1e-10)
 
 
 def test_factored_lora_forward_equals_the_dense_one(data, pretrained):
@@ -178,7 +183,7 @@ def test_setup_rejects_bad_methods():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         finetune.Setup((ft, finetune.Method("x", "random", "sgd")))
     with pytest.raises(ValueError, match="init must be 'full' or one of"):
-        finetune.Setup((ft, finetune.Method("x", "pissa", "gd")))
+        finetune.Setup((ft, finetune.Method("x", "milora", "gd")))
     with pytest.raises(ValueError, match="needs a full-FT method"):
         finetune.Setup((ft, finetune.Method("x", "random", "adam")))
     with pytest.raises(ValueError, match="lora_ga needs 2 . rank <= 10"):
@@ -202,7 +207,7 @@ def test_run_f8_quick_writes_results_and_plots(tmp_path):
     assert (df.drop_duplicates("seed")["pretrained_acc"] >= 0.95).all()  # the stated pretraining accuracy
     first = df[df["step"] == 0].set_index(["method", "seed"])
     ft = first.loc["full FT, gd"]
-    for name in ("LoRA, gd", "LoRA-GA, precgd"):  # the model is unchanged at step 0 (B_0 = 0, or the offset)
+    for name in ("LoRA, gd", "LoRA-GA, precgd", "PiSSA, gd"):  # unchanged at step 0 (B_0 = 0, or the offset)
         np.testing.assert_allclose(first.loc[name]["test_loss"], ft["test_loss"], rtol=1e-10)
     assert (first.loc["LoRA-One, precgd"]["align_A_G_1"] < 1e-10).all()  # spectral init spans G's top subspaces
     assert (first.loc["LoRA-One, precgd"]["align_B_G_2"] < 1e-10).all()
