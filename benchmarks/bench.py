@@ -120,7 +120,7 @@ def worker_machine(spec: dict) -> dict:
         a = rng.standard_normal((n, n)).astype(dtype)
         b = rng.standard_normal((n, n)).astype(dtype)
         a @ b
-        out[f"numpy_matmul_{dtype}_gflops"] = 2 * n**3 / _best(lambda: a @ b, 3) / 1e9
+        out[f"numpy_matmul_{dtype}_gflops"] = 2 * n**3 / _best(lambda a=a, b=b: a @ b, 3) / 1e9
     m = spec["stream_mb"] * 2**20 // 8
     src = rng.standard_normal(m)
     dst = np.empty_like(src)
@@ -128,7 +128,7 @@ def worker_machine(spec: dict) -> dict:
     out["copy_gbs"] = 2 * src.nbytes / _best(lambda: np.copyto(dst, src), 5) / 1e9
     out["sum_gbs"] = src.nbytes / _best(lambda: src.sum(), 5) / 1e9
     out["stream_array_mb"] = src.nbytes / 2**20
-    del src, dst
+    src = dst = None  # free the stream arrays before jax allocates
     import jax
     import jax.numpy as jnp
 
@@ -137,7 +137,7 @@ def worker_machine(spec: dict) -> dict:
         a = jnp.asarray(rng.standard_normal((n, n)), dtype)
         f = jax.jit(lambda x, y: x @ y)
         f(a, a).block_until_ready()
-        out[f"jax_matmul_{dtype}_gflops"] = 2 * n**3 / _best(lambda: f(a, a).block_until_ready(), 3) / 1e9
+        out[f"jax_matmul_{dtype}_gflops"] = 2 * n**3 / _best(lambda f=f, a=a: f(a, a).block_until_ready(), 3) / 1e9
     out["matmul_n"] = n
     out["load_end"] = load()
     return out
@@ -155,8 +155,18 @@ def worker_cell(spec: dict) -> dict:
 
     model, d, n_seeds, n_grid = spec["model"], spec["d"], spec["seeds"], spec["grid"]
     config = lt.RunConfig(
-        model=model, d=d, k=d, r_star=R_STAR, rank=R, n_samples=n_samples(model, d), init="random",
-        optimizer="gd", lr=LR[model], steps=spec["steps"], log_every=spec["log_every"], dtype=spec["dtype"],
+        model=model,
+        d=d,
+        k=d,
+        r_star=R_STAR,
+        rank=R,
+        n_samples=n_samples(model, d),
+        init="random",
+        optimizer="gd",
+        lr=LR[model],
+        steps=spec["steps"],
+        log_every=spec["log_every"],
+        dtype=spec["dtype"],
         alpha=0.01,
     )
     alphas = list(np.geomspace(0.1, 0.001, n_grid)) if n_grid > 1 else [0.01]
@@ -292,8 +302,14 @@ def worker_eager(spec: dict) -> dict:
         measure(A, B)
         steps += log_every
     seconds = time.perf_counter() - start
-    return {"steps": steps, "seconds": seconds, "run_steps_per_s": steps / seconds, "load_end": load(),
-            "peak_rss_mb": peak_rss_mb(), "N": N}
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "run_steps_per_s": steps / seconds,
+        "load_end": load(),
+        "peak_rss_mb": peak_rss_mb(),
+        "N": N,
+    }
 
 
 WORKERS = {"machine": worker_machine, "cell": worker_cell, "eager": worker_eager}
@@ -319,8 +335,16 @@ def spawn(kind: str, spec: dict, timeout: float) -> dict:
 
 
 def engine_cell(model, d, seeds, grid=1, steps=1000, log_every=100, dtype="float64", **extra):
-    return {"model": model, "d": d, "seeds": seeds, "grid": grid, "steps": steps, "log_every": log_every,
-            "dtype": dtype, **extra}
+    return {
+        "model": model,
+        "d": d,
+        "seeds": seeds,
+        "grid": grid,
+        "steps": steps,
+        "log_every": log_every,
+        "dtype": dtype,
+        **extra,
+    }
 
 
 def plan(quick: bool) -> dict:
@@ -397,7 +421,9 @@ def summarise(cell: dict, res: dict) -> dict:
         row["run_steps_per_s"] = runs * cell["steps"] / train_s
         row["flops_per_step"] = flops_per_step(cell["model"], cell["d"], cell["d"])
         row["gflops"] = row["run_steps_per_s"] * row["flops_per_step"] / 1e9
-        row["min_gb_per_s"] = cell["seeds"] * cell["steps"] * bytes_per_problem_step(cell["model"], cell["d"], cell["d"]) / train_s / 1e9
+        row["min_gb_per_s"] = (
+            cell["seeds"] * cell["steps"] * bytes_per_problem_step(cell["model"], cell["d"], cell["d"]) / train_s / 1e9
+        )
         row["compile_s"] = res["compile_build_s"] + res["compile_train_s"]
     return row
 
@@ -406,21 +432,27 @@ def fmt_row(row: dict) -> str:
     if "run_steps_per_s" not in row:
         why = row.get("skipped") or row.get("error", "")[-120:].replace("\n", " ")
         return f"{row['model']:<7}{row['d']:>6}{row['seeds']:>6}{row['grid']:>5}{row['steps']:>6}{row['log_every']:>5}   skipped: {why}"
-    return (f"{row['model']:<7}{row['d']:>6}{row['seeds']:>6}{row['grid']:>5}{row['steps']:>6}{row['log_every']:>5}"
-            f"{row['compile_s']:>9.1f}{row['build_s']:>8.2f}{min(row['train_s'], row.get('train_s_2', 1e99)):>9.2f}"
-            f"{row['run_steps_per_s']:>11.3g}{row['gflops']:>8.2f}{row['min_gb_per_s']:>8.2f}{row['peak_rss_mb']:>9.0f}"
-            f"{row['load_end']:>6.1f}{row.get('chunk', 0):>6}")
+    return (
+        f"{row['model']:<7}{row['d']:>6}{row['seeds']:>6}{row['grid']:>5}{row['steps']:>6}{row['log_every']:>5}"
+        f"{row['compile_s']:>9.1f}{row['build_s']:>8.2f}{min(row['train_s'], row.get('train_s_2', 1e99)):>9.2f}"
+        f"{row['run_steps_per_s']:>11.3g}{row['gflops']:>8.2f}{row['min_gb_per_s']:>8.2f}{row['peak_rss_mb']:>9.0f}"
+        f"{row['load_end']:>6.1f}{row.get('chunk', 0):>6}"
+    )
 
 
-HEADER = (f"{'model':<7}{'d':>6}{'seeds':>6}{'grid':>5}{'steps':>6}{'log':>5}{'compile':>9}{'build':>8}{'train s':>9}"
-          f"{'run-st/s':>11}{'GFLOP/s':>8}{'GB/s':>8}{'rss MB':>9}{'load':>6}{'chunk':>6}")
+HEADER = (
+    f"{'model':<7}{'d':>6}{'seeds':>6}{'grid':>5}{'steps':>6}{'log':>5}{'compile':>9}{'build':>8}{'train s':>9}"
+    f"{'run-st/s':>11}{'GFLOP/s':>8}{'GB/s':>8}{'rss MB':>9}{'load':>6}{'chunk':>6}"
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small subset: ~90-130 s on the 2-core CPU (load 2.6-4)")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/bench_{quick,full,extra}.json)")
+    parser.add_argument(
+        "--out", default=None, help="JSON output (default benchmarks/results/bench_{quick,full,extra}.json)"
+    )
     parser.add_argument("--extra", action="store_true", help="only the eager loops, with one OpenBLAS thread")
     args = parser.parse_args()
     if args.worker:
@@ -436,7 +468,7 @@ def main() -> None:
         torch_note = "PyTorch is not installed: no PyTorch eager baseline"
     report = {
         "mode": "quick" if args.quick else "full",
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "load_start": os.getloadavg(),
         "host": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "gpu": "No GPU was lent in this task",
@@ -445,10 +477,13 @@ def main() -> None:
     }
     machine = spawn("machine", p["machine"], 300)
     report["machine"] = machine
-    print(f"machine: matmul float64 {machine.get('numpy_matmul_float64_gflops', 0):.1f} GFLOP/s (NumPy), "
-          f"{machine.get('jax_matmul_float64_gflops', 0):.1f} (XLA); float32 {machine.get('numpy_matmul_float32_gflops', 0):.1f} / "
-          f"{machine.get('jax_matmul_float32_gflops', 0):.1f}; copy {machine.get('copy_gbs', 0):.1f} GB/s (read+write), "
-          f"sum {machine.get('sum_gbs', 0):.1f} GB/s; load {machine.get('load_end', 0):.2f}", flush=True)
+    print(
+        f"machine: matmul float64 {machine.get('numpy_matmul_float64_gflops', 0):.1f} GFLOP/s (NumPy), "
+        f"{machine.get('jax_matmul_float64_gflops', 0):.1f} (XLA); float32 {machine.get('numpy_matmul_float32_gflops', 0):.1f} / "
+        f"{machine.get('jax_matmul_float32_gflops', 0):.1f}; copy {machine.get('copy_gbs', 0):.1f} GB/s (read+write), "
+        f"sum {machine.get('sum_gbs', 0):.1f} GB/s; load {machine.get('load_end', 0):.2f}",
+        flush=True,
+    )
 
     print(HEADER, flush=True)
     rows = []
@@ -457,10 +492,17 @@ def main() -> None:
         gb = cell["seeds"] * problem_bytes(cell["model"], cell["d"], cell["d"]) / 1e9
         if gb > p["max_problem_gb"]:
             row = dict(cell, skipped=f"problems alone need {gb:.1f} GB > {p['max_problem_gb']} GB budget")
-        elif prev is not None and "train_s" in prev and (prev["train_s"] + prev["build_s"]) * cell["seeds"] / prev["seeds"] > p["budget_s"]:
+        elif (
+            prev is not None
+            and "train_s" in prev
+            and (prev["train_s"] + prev["build_s"]) * cell["seeds"] / prev["seeds"] > p["budget_s"]
+        ):
             est = (prev["train_s"] + prev["build_s"]) * cell["seeds"] / prev["seeds"]
-            row = dict(cell, skipped=f"predicted construction + training {est:.0f} s > {p['budget_s']:.0f} s budget "
-                                     f"(from {prev['seeds']} seeds at load {prev['load_end']:.1f})")
+            row = dict(
+                cell,
+                skipped=f"predicted construction + training {est:.0f} s > {p['budget_s']:.0f} s budget "
+                f"(from {prev['seeds']} seeds at load {prev['load_end']:.1f})",
+            )
         else:
             row = summarise(cell, spawn("cell", cell, 600))
         row["group"] = group
@@ -468,7 +510,7 @@ def main() -> None:
         print(fmt_row(row), flush=True)
         return row
 
-    for model, d, cells in p["sweeps"]:
+    for _model, _d, cells in p["sweeps"]:
         prev = None
         for cell in cells:
             row = run_cell(cell, "seeds", prev)
@@ -485,24 +527,44 @@ def main() -> None:
         for cell in p["vmap_all"]:
             run_cell(cell, "vmap_all")
     if p["logging"]:
-        print("metric logging cost (d = 100, 100 seeds): log every step (against every 100 in the sweep above)", flush=True)
+        print(
+            "metric logging cost (d = 100, 100 seeds): log every step (against every 100 in the sweep above)",
+            flush=True,
+        )
         for cell in p["logging"]:
             run_cell(cell, "logging")
     if p["memory"]:
-        print("peak memory (200 seeds, d = 100): 1000 vs 4000 steps at 101 logged points, and 1001 logged points", flush=True)
+        print(
+            "peak memory (200 seeds, d = 100): 1000 vs 4000 steps at 101 logged points, and 1001 logged points",
+            flush=True,
+        )
         for cell in p["memory"]:
             run_cell(cell, "memory")
 
     print(f"eager NumPy per-step loops (one run; {torch_note})", flush=True)
     eager = []
     for model, d, variant in p["eager"]:
-        res = spawn("eager", {"model": model, "d": d, "variant": variant, "log_every": 100, "steps": 1000,
-                              "seconds": p["eager_seconds"], "env": p.get("eager_env", {})}, 300)
+        res = spawn(
+            "eager",
+            {
+                "model": model,
+                "d": d,
+                "variant": variant,
+                "log_every": 100,
+                "steps": 1000,
+                "seconds": p["eager_seconds"],
+                "env": p.get("eager_env", {}),
+            },
+            300,
+        )
         res["env"] = p.get("eager_env", {})
         res.update(model=model, d=d, variant=variant)
         eager.append(res)
-        print(f"  {model:<7}{d:>6} {variant:<11} {res.get('run_steps_per_s', float('nan')):>10.3g} run-steps/s "
-              f"({res.get('steps', 0)} steps in {res.get('seconds', 0):.2f} s, load {res.get('load_end', 0):.1f})", flush=True)
+        print(
+            f"  {model:<7}{d:>6} {variant:<11} {res.get('run_steps_per_s', float('nan')):>10.3g} run-steps/s "
+            f"({res.get('steps', 0)} steps in {res.get('seconds', 0):.2f} s, load {res.get('load_end', 0):.1f})",
+            flush=True,
+        )
 
     # engine / eager ratio at 100 seeds (same math: sufficient statistics for linear)
     ratios = []
@@ -510,13 +572,18 @@ def main() -> None:
         if row["group"] == "seeds" and row["seeds"] == 100 and "run_steps_per_s" in row:
             for e in eager:
                 if e["model"] == row["model"] and e["d"] == row["d"] and "run_steps_per_s" in e:
-                    ratios.append({"model": row["model"], "d": row["d"], "eager": e["variant"],
-                                   "ratio": row["run_steps_per_s"] / e["run_steps_per_s"]})
+                    ratios.append(
+                        {
+                            "model": row["model"],
+                            "d": row["d"],
+                            "eager": e["variant"],
+                            "ratio": row["run_steps_per_s"] / e["run_steps_per_s"],
+                        }
+                    )
     print("engine (100 seeds) / eager loop throughput:", flush=True)
     for x in ratios:
         print(f"  {x['model']:<7}{x['d']:>6} vs {x['eager']:<11} {x['ratio']:>8.1f}x", flush=True)
-    report.update(rows=rows, eager=eager, ratios=ratios, load_end=os.getloadavg(),
-                  wall_s=time.perf_counter() - start)
+    report.update(rows=rows, eager=eager, ratios=ratios, load_end=os.getloadavg(), wall_s=time.perf_counter() - start)
     out = args.out or os.path.join(HERE, "results", f"bench_{'extra' if args.extra else report['mode']}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:

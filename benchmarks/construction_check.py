@@ -1,6 +1,6 @@
 """Construction-time check (NOTES.md): lt.build at d = 256 for 16/32/64 seeds, vmap against lax.map.
 
-    python benchmarks/construction_check.py
+python benchmarks/construction_check.py
 """
 
 import os
@@ -25,5 +25,8 @@ for mode in ("map", "vmap"):
         t = time.perf_counter()
         jax.block_until_ready(compiled(keys, grid))
         dt = time.perf_counter() - t
-        print(f"{mode:>4} {n:>3} seeds: compile {compile_s:.2f} s, build {dt:.2f} s ({dt / n * 1e3:.0f} ms/seed), "
-              f"load {os.getloadavg()[0]:.2f}", flush=True)
+        print(
+            f"{mode:>4} {n:>3} seeds: compile {compile_s:.2f} s, build {dt:.2f} s ({dt / n * 1e3:.0f} ms/seed), "
+            f"load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )

@@ -40,7 +40,14 @@ F1_FLAGS = (
     "--model linear --d 100 --k 100 --r-star 4 --rank 8 --n-samples 1600 --init random "
     "--alpha 1,0.316227766,0.1,0.0316227766,0.01 --optimizer gd --lr 0.015625 --steps 1500"
 ).split()
-EXAMPLE_FLAGS = [*F1_FLAGS[:F1_FLAGS.index("--alpha")], "--alpha", "0.01", *F1_FLAGS[F1_FLAGS.index("--optimizer"):], "--seeds", "20"]
+EXAMPLE_FLAGS = [
+    *F1_FLAGS[: F1_FLAGS.index("--alpha")],
+    "--alpha",
+    "0.01",
+    *F1_FLAGS[F1_FLAGS.index("--optimizer") :],
+    "--seeds",
+    "20",
+]
 
 
 def _load():
@@ -81,8 +88,10 @@ def section_kernels(args):
             jax.jit(jax.vmap(lambda m, r: cho_solve(cho_factor(m), r))),
         ]
         argsets = [(Mn,), (Mn,), (Mn, R), (Mn, R)]
-        times = [1e6 * _best(lambda f=f, a=a: jax.block_until_ready(f(*a))) / b for f, a in zip(fns, argsets)]
-        print(f"{n:>4}" + "".join(f"{t:>{w}.2f}" for t, w in zip(times, (14, 14, 16, 14))))
+        times = [
+            1e6 * _best(lambda f=f, a=a: jax.block_until_ready(f(*a))) / b for f, a in zip(fns, argsets, strict=True)
+        ]
+        print(f"{n:>4}" + "".join(f"{t:>{w}.2f}" for t, w in zip(times, (14, 14, 16, 14), strict=True)))
 
 
 def _old_metrics_module():
@@ -111,8 +120,12 @@ def section_metrics(args):
     problems, inits = jax.jit(lambda k, g: lt.build(config, k, g, swept=("alpha",)))(keys, grid)
     print(f"\n## metrics: F1, {seeds} seeds x 5 alphas x 1500 steps (load {_load():.1f})")
     print(f"{'observe':<34}{'log_every':>10}{'compile s':>11}{'run s':>9}{'us/run-step':>13}")
-    rows = [("none (lt.no_metrics)", lt.no_metrics, 100), ("new lt.lora_metrics", lt.lora_metrics, 100),
-            ("new lt.lora_metrics", lt.lora_metrics, 1), (f"old ({OLD_COMMIT})", old_observe, 1)]
+    rows = [
+        ("none (lt.no_metrics)", lt.no_metrics, 100),
+        ("new lt.lora_metrics", lt.lora_metrics, 100),
+        ("new lt.lora_metrics", lt.lora_metrics, 1),
+        (f"old ({OLD_COMMIT})", old_observe, 1),
+    ]
     results = {}
     for label, observe, log_every in rows:
         cfg = config.replace(log_every=log_every)
@@ -130,7 +143,9 @@ def section_metrics(args):
         print(f"{label:<34}{log_every:>10}{compile_s:>11.2f}{run_s:>9.2f}{1e6 * run_s / (seeds * 5 * 1500):>13.2f}")
     new1, old1 = results[("new lt.lora_metrics", 1)], results[(f"old ({OLD_COMMIT})", 1)]
     new100 = results[("new lt.lora_metrics", 100)]
-    print(f"every step / every 100 steps (new): {new1[0] / new100[0]:.2f}x;  old / new, every step: {old1[0] / new1[0]:.2f}x")
+    print(
+        f"every step / every 100 steps (new): {new1[0] / new100[0]:.2f}x;  old / new, every step: {old1[0] / new1[0]:.2f}x"
+    )
     # normwise per metric: |new - old| against the largest |old| of that metric in the same run;
     # the sines (align_*, in [0, 1]) absolutely: one that is 0 in exact arithmetic (align_B_G
     # under Thm 3.1) sits at rounding level, 1e-15, in both
@@ -138,20 +153,28 @@ def section_metrics(args):
     for name, values in new1[1].metrics.items():
         a, b = np.asarray(values), np.asarray(old1[1].metrics[name])
         assert np.array_equal(np.isfinite(a), np.isfinite(b)), name
-        scale = np.nanmax(np.abs(np.where(np.isfinite(b), b, np.nan)), axis=-1 if a.ndim == 3 else (-2, -1), keepdims=True)
+        scale = np.nanmax(
+            np.abs(np.where(np.isfinite(b), b, np.nan)), axis=-1 if a.ndim == 3 else (-2, -1), keepdims=True
+        )
         if name.startswith("align_"):
             scale = np.ones_like(scale)
         diff = np.where(np.isfinite(a), np.abs(a - b), 0.0) / np.maximum(scale, 1e-300)
         worst[name] = float(np.nanmax(diff))
-    print("new against old, max |difference| / max |old| per run: "
-          + ", ".join(f"{name} {value:.1e}" for name, value in worst.items()))
+    print(
+        "new against old, max |difference| / max |old| per run: "
+        + ", ".join(f"{name} {value:.1e}" for name, value in worst.items())
+    )
 
 
 def _cli(flags, cache_dir, out_dir):
     env = {**os.environ, "JAX_COMPILATION_CACHE_DIR": cache_dir}
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lora_theory.cli", "train", *flags, "--out", out_dir, "--quiet"],
-                   env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "lora_theory.cli", "train", *flags, "--out", out_dir, "--quiet"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
     return time.perf_counter() - t
 
 
@@ -159,7 +182,9 @@ def section_f1(args):
     eager_steps = 300 if args.quick else 1500
     with tempfile.TemporaryDirectory() as tmp:
         print(f"\n## f1: the issue's command against the eager raw-X loop (load {_load():.1f})")
-        engine_s = _cli([*F1_FLAGS, "--seeds", "100", "--log-every", "1"], os.path.join(tmp, "cache"), os.path.join(tmp, "out"))
+        engine_s = _cli(
+            [*F1_FLAGS, "--seeds", "100", "--log-every", "1"], os.path.join(tmp, "cache"), os.path.join(tmp, "out")
+        )
         sys.path.insert(0, HERE)
         from f1_vs_eager import eager_numpy_run  # the papers' kind of loop, shared with issue 2's benchmark
 

@@ -58,8 +58,17 @@ def main() -> None:
     parser.add_argument("--eager-steps", type=int, default=1500)
     args = parser.parse_args()
     config = lt.RunConfig(
-        model="linear", d=100, k=100, r_star=4, rank=8, n_samples=1600, init="random",
-        optimizer="gd", lr=1 / 64, steps=1500, log_every=10,
+        model="linear",
+        d=100,
+        k=100,
+        r_star=4,
+        rank=8,
+        n_samples=1600,
+        init="random",
+        optimizer="gd",
+        lr=1 / 64,
+        steps=1500,
+        log_every=10,
     )
     first = lt.simulate(config, seeds=args.seeds, sweep={"alpha": ALPHAS})  # compile + run
     again = lt.simulate(config, seeds=args.seeds, seed=10_000, sweep={"alpha": ALPHAS})  # run only
@@ -68,11 +77,17 @@ def main() -> None:
     eager_seconds = eager_numpy_run(args.eager_steps)
     eager_rate = args.eager_steps / eager_seconds
     print(f"{'path':<34}{'runs':>6}{'wall s':>10}{'run-steps/s':>14}")
-    print(f"{'engine (compile + run)':<34}{runs:>6}{first.wall_time:>10.2f}{runs * config.steps / first.wall_time:>14.3g}")
+    print(
+        f"{'engine (compile + run)':<34}{runs:>6}{first.wall_time:>10.2f}{runs * config.steps / first.wall_time:>14.3g}"
+    )
     print(f"{'engine (compiled)':<34}{runs:>6}{again.wall_time:>10.2f}{engine_rate:>14.3g}")
-    print(f"{'eager NumPy loop, raw X, 1 seed':<34}{1:>6}{eager_seconds * 1500 / args.eager_steps:>10.2f}{eager_rate:>14.3g}")
-    print(f"throughput ratio engine / eager: {engine_rate / eager_rate:.0f}x (compile included: "
-          f"{runs * config.steps / first.wall_time / eager_rate:.0f}x); backend {jax.default_backend()}")
+    print(
+        f"{'eager NumPy loop, raw X, 1 seed':<34}{1:>6}{eager_seconds * 1500 / args.eager_steps:>10.2f}{eager_rate:>14.3g}"
+    )
+    print(
+        f"throughput ratio engine / eager: {engine_rate / eager_rate:.0f}x (compile included: "
+        f"{runs * config.steps / first.wall_time / eager_rate:.0f}x); backend {jax.default_backend()}"
+    )
 
 
 if __name__ == "__main__":

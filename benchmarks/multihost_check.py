@@ -21,11 +21,13 @@ seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 4
 jax.distributed.initialize(coordinator_address="localhost:12359", num_processes=2, process_id=pid)
 
 import numpy as np  # noqa: E402
-
-import lora_theory as lt  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
-print(pid, "processes", jax.process_count(), "devices", jax.device_count(), "local", jax.local_device_count(), flush=True)
+import lora_theory as lt  # noqa: E402
+
+print(
+    pid, "processes", jax.process_count(), "devices", jax.device_count(), "local", jax.local_device_count(), flush=True
+)
 config = lt.RunConfig(d=10, k=8, r_star=2, rank=4, n_samples=80, steps=20, log_every=10, lr=0.05)
 batch = lt.simulate(config, seeds=seeds, mesh=lt.seed_mesh())
 risk = batch.trajectory.metrics["risk"]
@@ -40,4 +42,9 @@ got = np.asarray(gathered.metrics["risk"])
 print(pid, "gathered", got.shape, flush=True)
 if pid == 0:
     ref = lt.simulate(config, seeds=seeds, mesh=None)
-    print(pid, "max |difference| against one device:", float(np.max(np.abs(np.asarray(ref.trajectory.metrics["risk"]) - got))), flush=True)
+    print(
+        pid,
+        "max |difference| against one device:",
+        float(np.max(np.abs(np.asarray(ref.trajectory.metrics["risk"]) - got))),
+        flush=True,
+    )

@@ -21,7 +21,8 @@ import dataclasses
 import math
 import os
 import typing
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +48,7 @@ __all__ = [
     "tail_rate",
     "first_step_at_or_below",
 ]
+
 
 class OverrideError(ValueError):
     """A ``--set key=value`` override that does not name a field of the config, or a bad value."""
@@ -155,8 +157,16 @@ def simulate_chunked(
 
     jobs = [(columns, canonical_config(config, sweep), sweep) for columns, config, sweep in jobs]
     chunk_seeds = chunk_seeds or min(seeds, CHUNK_SEEDS)
-    df, sidecar = run_sweep(jobs, out_dir=out_dir, name=desc, seeds=seeds, chunk_seeds=chunk_seeds,
-                            progress=progress, write=False, workers=WORKERS)
+    df, sidecar = run_sweep(
+        jobs,
+        out_dir=out_dir,
+        name=desc,
+        seeds=seeds,
+        chunk_seeds=chunk_seeds,
+        progress=progress,
+        write=False,
+        workers=WORKERS,
+    )
     return df, float(sidecar["wall_time_s"])
 
 
@@ -176,8 +186,13 @@ def _per_seed_program(config: lt.RunConfig, quantities: Callable, dynamic):
 
     try:
         cells = tuple(c.cell_contents for c in (quantities.__closure__ or ()))
-        key = (problem_config, quantities.__code__, cells, quantities.__defaults__,
-               tuple(sorted((dynamic or {}).items())))
+        key = (
+            problem_config,
+            quantities.__code__,
+            cells,
+            quantities.__defaults__,
+            tuple(sorted((dynamic or {}).items())),
+        )
         hash(key)
     except (TypeError, AttributeError, ValueError):
         return jax.jit(compute)
@@ -216,7 +231,13 @@ def last_step(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def tail_rate(
-    steps, risk, *, floor: float = 1e-24, tail_fraction: float = 0.3, plateau_factor: float = 1e3, rounding: float = 1e-20
+    steps,
+    risk,
+    *,
+    floor: float = 1e-24,
+    tail_fraction: float = 0.3,
+    plateau_factor: float = 1e3,
+    rounding: float = 1e-20,
 ) -> float:
     """Asymptotic per-step rate of a logged risk sequence: exp(slope of log risk) over its tail.
 
@@ -249,4 +270,3 @@ def first_step_at_or_below(steps, values, level: float) -> float:
     """The first logged step where ``values <= level`` (NaN if never)."""
     hit = np.nonzero(np.asarray(values) <= level)[0]
     return float(np.asarray(steps)[hit[0]]) if hit.size else math.nan
-

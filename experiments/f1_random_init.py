@@ -46,19 +46,29 @@ class Config:
     alpha2s: tuple[float, ...] = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         # F1b's quick d = 50 job exactly (same static config and shapes): one compile serves both
         return cls(seeds=3, d=50, k=50, steps=600, log_every=20)
 
     def run_config(self) -> lt.RunConfig:
         return lt.RunConfig(
-            model="linear", d=self.d, k=self.k, r_star=self.r_star, rank=self.rank,
-            n_samples=self.n_factor * self.d, kappa=self.kappa, noise=self.noise, init="random",
-            optimizer="gd", lr=self.lr, steps=self.steps, log_every=self.log_every,
+            model="linear",
+            d=self.d,
+            k=self.k,
+            r_star=self.r_star,
+            rank=self.rank,
+            n_samples=self.n_factor * self.d,
+            kappa=self.kappa,
+            noise=self.noise,
+            init="random",
+            optimizer="gd",
+            lr=self.lr,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -82,8 +92,9 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     """Run F1 (one compile, alpha swept) and write ``f1.parquet`` / ``f1.json``."""
     rc = config.run_config()
     alphas = [math.sqrt(a2) for a2 in config.alpha2s]
-    df, wall = simulate_chunked([({}, rc, {"alpha": alphas})], config.seeds, desc=NAME, progress=progress,
-                                out_dir=out_dir)
+    df, wall = simulate_chunked(
+        [({}, rc, {"alpha": alphas})], config.seeds, desc=NAME, progress=progress, out_dir=out_dir
+    )
     df["alpha2"] = df["alpha"] ** 2
     df = df.merge(problem_columns(rc, config.seeds), on="seed")
     return save(df, out_dir, NAME, config, wall)
@@ -98,7 +109,7 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax_align.set_yscale("log")
     alpha2s = sorted(df["alpha2"].unique(), reverse=True)
     colors = P.color_cycle(len(alpha2s), "viridis")
-    for color, a2 in zip(colors, alpha2s):
+    for color, a2 in zip(colors, alpha2s, strict=True):
         sub = df[np.isclose(df["alpha2"], a2)]
         label = rf"$\alpha^2$ = {a2:g}"
         steps, risk = P.per_seed_matrix(sub, "risk")
@@ -110,17 +121,26 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     t = np.linspace(0, cfg["steps"], 400)
     law = np.sqrt(cfg["d"]) * (1.0 + cfg["lr"] * lam) ** (-t)
     shown = (law <= 1.5) & (law >= 1e-2)
-    P.theory(ax_align, t[shown], law[shown],
-             label=r"Thm 3.2 law $\sqrt{d}\,(1+\eta\lambda_{r^*}(G))^{-t}$")
+    P.theory(ax_align, t[shown], law[shown], label=r"Thm 3.2 law $\sqrt{d}\,(1+\eta\lambda_{r^*}(G))^{-t}$")
     floor = float(np.mean(seeds["angle_G_dW"]))
-    ax_align.axhline(floor, color="0.35", linestyle=":", linewidth=1.2,
-                     label=rf"$\sin\angle(U_G, U_{{\Delta W}})$ = {floor:.2f}")
-    ax_risk.set(xlabel="step $t$", ylabel=r"risk $\|A_tB_t-\Delta W\|_F^2/2$",
-                title=f"random init, gd ($\\eta$ = 1/{round(1 / cfg['lr'])}), d = {cfg['d']}, r = {cfg['rank']}")
-    ax_align.set(xlabel="step $t$", ylabel=r"align$_{A,G}$ = $\|U_{G,\perp}^\top U_{A_t,r^*}\|_2$",
-                 title=rf"alignment of $A_t$ with $G$ (N = {cfg['n_factor']}d)")
+    ax_align.axhline(
+        floor, color="0.35", linestyle=":", linewidth=1.2, label=rf"$\sin\angle(U_G, U_{{\Delta W}})$ = {floor:.2f}"
+    )
+    ax_risk.set(
+        xlabel="step $t$",
+        ylabel=r"risk $\|A_tB_t-\Delta W\|_F^2/2$",
+        title=f"random init, gd ($\\eta$ = 1/{round(1 / cfg['lr'])}), d = {cfg['d']}, r = {cfg['rank']}",
+    )
+    ax_align.set(
+        xlabel="step $t$",
+        ylabel=r"align$_{A,G}$ = $\|U_{G,\perp}^\top U_{A_t,r^*}\|_2$",
+        title=rf"alignment of $A_t$ with $G$ (N = {cfg['n_factor']}d)",
+    )
     ax_align.set_ylim(1e-2, 1.6)
     P.legend(ax_risk, loc="lower left")
     P.legend(ax_align, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the curves fill the panel
-    P.caption(fig, f"mean over {df['seed'].nunique()} seeds (geometric on log axes), band: interquartile range; dashed: theory")
+    P.caption(
+        fig,
+        f"mean over {df['seed'].nunique()} seeds (geometric on log axes), band: interquartile range; dashed: theory",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -48,17 +48,27 @@ class Config:
     conv_level: float = 1e-2
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=3, ds=(25, 50), steps=600, log_every=20)
 
     def run_config(self, d: int) -> lt.RunConfig:
         return lt.RunConfig(
-            model="linear", d=d, k=d, r_star=self.r_star, rank=self.rank, n_samples=self.n_factor * d,
-            kappa=self.kappa, init="random", optimizer="gd", lr=self.lr, steps=self.steps, log_every=self.log_every,
+            model="linear",
+            d=d,
+            k=d,
+            r_star=self.r_star,
+            rank=self.rank,
+            n_samples=self.n_factor * d,
+            kappa=self.kappa,
+            init="random",
+            optimizer="gd",
+            lr=self.lr,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -86,10 +96,15 @@ def run_summaries(df: pd.DataFrame, conv_level: float) -> pd.DataFrame:
         i = int(np.nanargmin(align)) if np.isfinite(align).any() else 0
         rows.append(
             dict(
-                d=d, alpha2=a2, seed=seed, min_align=float(np.nanmin(align)) if np.isfinite(align).any() else np.nan,
-                min_align_step=float(steps[i]), final_risk=float(risk[-1]),
+                d=d,
+                alpha2=a2,
+                seed=seed,
+                min_align=float(np.nanmin(align)) if np.isfinite(align).any() else np.nan,
+                min_align_step=float(steps[i]),
+                final_risk=float(risk[-1]),
                 conv_step=first_step_at_or_below(steps, risk, conv_level * risk[0]),
-                diverged=bool(run["diverged"].iloc[0]), lambda_rstar_G=float(run["lambda_rstar_G"].iloc[0]),
+                diverged=bool(run["diverged"].iloc[0]),
+                lambda_rstar_G=float(run["lambda_rstar_G"].iloc[0]),
                 angle_G_dW=float(run["angle_G_dW"].iloc[0]),
             )
         )
@@ -108,10 +123,10 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax_risk.set_yscale("log")
     ds = sorted(runs["d"].unique())
     colors = P.color_cycle(len(ds), "plasma", 0.0, 0.8)
-    for color, d in zip(colors, ds):
+    for color, d in zip(colors, ds, strict=True):
         sub = runs[runs["d"] == d]
         a2 = np.sort(sub["alpha2"].unique())
-        table = lambda col: sub.pivot(index="seed", columns="alpha2", values=col)[a2].to_numpy()  # noqa: E731
+        table = lambda col, sub=sub, a2=a2: sub.pivot(index="seed", columns="alpha2", values=col)[a2].to_numpy()  # noqa: E731
         P.band(ax_align, a2, table("min_align"), label=f"d = {d}", color=color, marker="o", markersize=3)
         P.band(ax_risk, a2, table("final_risk"), label=f"d = {d}", color=color, marker="o", markersize=3)
         conv = table("conv_step")
@@ -120,29 +135,51 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         diverged = sub.groupby("alpha2")["diverged"].sum()
         for a2_bad, count in diverged[diverged > 0].items():
             risk_mean = P.summarise(sub[sub["alpha2"] == a2_bad]["final_risk"].to_numpy()[:, None], log=True)[0][0]
-            ax_risk.annotate(f"{count}/{sub['seed'].nunique()} diverged", (a2_bad, risk_mean),
-                             xytext=(2, -75), textcoords="offset points", ha="right",
-                             arrowprops=dict(arrowstyle="-", color=color, lw=0.6), fontsize=7, color=color)
+            ax_risk.annotate(
+                f"{count}/{sub['seed'].nunique()} diverged",
+                (a2_bad, risk_mean),
+                xytext=(2, -75),
+                textcoords="offset points",
+                ha="right",
+                arrowprops=dict(arrowstyle="-", color=color, lw=0.6),
+                fontsize=7,
+                color=color,
+            )
         # theory: slope 1/(2 ln(1 + eta lambda)) per unit of ln(1/alpha^2), through the smallest alpha^2
         slope = float(escape_time_slope(cfg["lr"], float(sub["lambda_rstar_G"].mean())))
         anchor = np.nanmean(conv[:, 0]) if np.isfinite(conv[:, 0]).any() else np.nan
         reached = np.isfinite(conv).all(axis=0)
         if np.isfinite(anchor):
-            P.theory(ax_time, a2[reached], anchor - slope * np.log(a2[reached] / a2[0]), color=color,
-                     label="theory slope" if d == ds[-1] else None)
-    ax_align.set(xlabel=r"$\alpha^2$", ylabel=r"$\mathrm{min}_t\,$align$_{A,G}$",
-                 title=r"best alignment of $A_t$ with $G$")
+            P.theory(
+                ax_time,
+                a2[reached],
+                anchor - slope * np.log(a2[reached] / a2[0]),
+                color=color,
+                label="theory slope" if d == ds[-1] else None,
+            )
+    ax_align.set(
+        xlabel=r"$\alpha^2$", ylabel=r"$\mathrm{min}_t\,$align$_{A,G}$", title=r"best alignment of $A_t$ with $G$"
+    )
     ax_align.plot([], [], color="0.4", linestyle=":", label=r"$\sin\angle(U_G,U_{\Delta W})$")
-    ax_risk.set(xlabel=r"$\alpha^2$", ylabel=r"final risk $\|A_TB_T-\Delta W\|_F^2/2$",
-                title=f"risk after T = {cfg['steps']} steps")
-    ax_time.set(xlabel=r"$\alpha^2$", ylabel=f"first step with risk $\\leq$ {cfg['conv_level']:g} risk$_0$",
-                title="convergence time")
+    ax_risk.set(
+        xlabel=r"$\alpha^2$",
+        ylabel=r"final risk $\|A_TB_T-\Delta W\|_F^2/2$",
+        title=f"risk after T = {cfg['steps']} steps",
+    )
+    ax_time.set(
+        xlabel=r"$\alpha^2$",
+        ylabel=f"first step with risk $\\leq$ {cfg['conv_level']:g} risk$_0$",
+        title="convergence time",
+    )
     ax_time.plot([], [], color="black", linestyle="--", label=r"slope $1/(2\ln(1+\eta\lambda_{r^*}))$")
     handles, labels = ax_time.get_legend_handles_labels()
     keep = [i for i, lab in enumerate(labels) if lab != "theory slope"]
     ax_time.legend([handles[i] for i in keep], [labels[i] for i in keep], loc="upper right")
     P.legend(ax_align, loc="lower right")
     P.legend(ax_risk, loc="upper left")
-    P.caption(fig, f"random init, gd, $\\eta$ = 1/{round(1 / cfg['lr'])}, r = {cfg['rank']}, N = {cfg['n_factor']}d; "
-                   f"mean over {runs['seed'].nunique()} seeds, band: interquartile; dashed: theory slope")
+    P.caption(
+        fig,
+        f"random init, gd, $\\eta$ = 1/{round(1 / cfg['lr'])}, r = {cfg['rank']}, N = {cfg['n_factor']}d; "
+        f"mean over {runs['seed'].nunique()} seeds, band: interquartile; dashed: theory slope",
+    )
     return P.save_figure(fig, figures_dir, NAME)

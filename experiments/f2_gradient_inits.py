@@ -57,20 +57,32 @@ class Config:
     log_every: int = 1
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=3, d=50, k=50, log_every=2)
 
     def run_config(self, init: str, variant) -> lt.RunConfig:
         top = max(self.singular_values)
         return lt.RunConfig(
-            model="linear", d=self.d, k=self.k, r_star=len(self.singular_values), rank=self.rank,
-            n_samples=self.n_factor * self.d, singular_values=tuple(v / top for v in self.singular_values),
-            init=init, variant=variant, gamma=1.0, s=self.s, optimizer="precgd", lr=self.lr,
-            damping=self.damping, steps=self.steps, log_every=self.log_every,
+            model="linear",
+            d=self.d,
+            k=self.k,
+            r_star=len(self.singular_values),
+            rank=self.rank,
+            n_samples=self.n_factor * self.d,
+            singular_values=tuple(v / top for v in self.singular_values),
+            init=init,
+            variant=variant,
+            gamma=1.0,
+            s=self.s,
+            optimizer="precgd",
+            lr=self.lr,
+            damping=self.damping,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -108,23 +120,40 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         steps, risk = P.per_seed_matrix(sub, "risk")
         P.band(ax, steps, risk, label=label, color=P.INIT_COLORS[init])
     floor = float(df.drop_duplicates("seed")["lora_sb_floor"].mean())
-    ax.axhline(floor, color=P.INIT_COLORS["lora_sb"], linestyle="--", linewidth=1.2,
-               label="lora_sb floor $\\min_R\\|U_rRV_r^\\top-\\Delta W\\|_F^2/2$")
+    ax.axhline(
+        floor,
+        color=P.INIT_COLORS["lora_sb"],
+        linestyle="--",
+        linewidth=1.2,
+        label="lora_sb floor $\\min_R\\|U_rRV_r^\\top-\\Delta W\\|_F^2/2$",
+    )
     spectral = df[df["label"] == "spectral"]
     steps, risk = P.per_seed_matrix(spectral, "risk")
     r0 = float(np.exp(np.mean(np.log(risk[:, 0]))))
     rate = float(precgd_rate(cfg["lr"]))
     t = np.linspace(0, cfg["steps"], 200)
     law = r0 * rate**t
-    P.theory(ax, t[law > 1e-32], law[law > 1e-32], label=f"$(1-\\eta)^{{2t}}$ risk$_0$ (precgd, population)")
+    P.theory(ax, t[law > 1e-32], law[law > 1e-32], label="$(1-\\eta)^{2t}$ risk$_0$ (precgd, population)")
     lam_min = float(df.drop_duplicates("seed")["sigma_hat_min"].mean())
     slow = r0 * (1.0 - cfg["lr"] * lam_min) ** (2 * t)
-    P.theory(ax, t[slow > 1e-32], slow[slow > 1e-32], color="0.45", linestyle=(0, (6, 2, 1, 2)),
-             label=r"$(1-\eta\lambda_{\min}(\hat\Sigma))^{2t}$ risk$_0$ (finite N; this suite's heuristic)")
+    P.theory(
+        ax,
+        t[slow > 1e-32],
+        slow[slow > 1e-32],
+        color="0.45",
+        linestyle=(0, (6, 2, 1, 2)),
+        label=r"$(1-\eta\lambda_{\min}(\hat\Sigma))^{2t}$ risk$_0$ (finite N; this suite's heuristic)",
+    )
     ax.set_ylim(bottom=1e-32)
-    ax.set(xlabel="step $t$", ylabel=r"risk $\|A_tB_t-\Delta W\|_F^2/2$",
-           title=f"precgd ($\\eta$ = {cfg['lr']:g}, $\\lambda$ = {cfg['damping']:g}), "
-                 f"$s_i$ = {tuple(cfg['singular_values'])}/{max(cfg['singular_values']):g}, d = {cfg['d']}, r = {cfg['rank']}")
+    ax.set(
+        xlabel="step $t$",
+        ylabel=r"risk $\|A_tB_t-\Delta W\|_F^2/2$",
+        title=f"precgd ($\\eta$ = {cfg['lr']:g}, $\\lambda$ = {cfg['damping']:g}), "
+        f"$s_i$ = {tuple(cfg['singular_values'])}/{max(cfg['singular_values']):g}, d = {cfg['d']}, r = {cfg['rank']}",
+    )
     P.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    P.caption(fig, f"N = {cfg['n_factor']}d; mean over {df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory")
+    P.caption(
+        fig,
+        f"N = {cfg['n_factor']}d; mean over {df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory",
+    )
     return P.save_figure(fig, figures_dir, NAME)

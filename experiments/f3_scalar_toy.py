@@ -46,11 +46,11 @@ class Config:
     gamma: float = 1.0
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=8)
 
 
@@ -108,7 +108,9 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     a0 = jnp.concatenate([a_random, a_spec[None]])
     b0 = jnp.concatenate([jnp.zeros(config.seeds), b_spec[None]])
     with progress_bar(1, NAME, progress, unit="it") as bar:
-        a_t, b_t, loss_t = (np.asarray(v) for v in trajectories(a0, b0, X, y, config.lr, config.steps, config.log_every))
+        a_t, b_t, loss_t = (
+            np.asarray(v) for v in trajectories(a0, b0, X, y, config.lr, config.steps, config.log_every)
+        )
         bar.update(1)
     steps = np.arange(0, config.steps + 1, config.log_every)
     frames = []
@@ -129,8 +131,14 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     df["dist_to_minimisers"] = np.linalg.norm(
         df[[f"a{j + 1}" for j in range(dim)]].to_numpy() * df["b"].to_numpy()[:, None] - np.asarray(config.beta), axis=1
     )
-    return save(df, out_dir, NAME, config, time.perf_counter() - start,
-                data={"X": np.asarray(X).tolist(), "y": np.asarray(y).tolist()})
+    return save(
+        df,
+        out_dir,
+        NAME,
+        config,
+        time.perf_counter() - start,
+        data={"X": np.asarray(X).tolist(), "y": np.asarray(y).tolist()},
+    )
 
 
 def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
@@ -146,20 +154,35 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax = fig.add_subplot(1, 2, 2)
     random = df[df["init"] == "random"]
     for i, (_, run) in enumerate(random.groupby("seed")):
-        ax3.plot(run["a1"], run["a2"], run["b"], color=P.INIT_COLORS["random"], alpha=0.35, linewidth=0.8,
-                 label="random ($a_0\\sim N(0,I)$, $b_0=0$)" if i == 0 else None)
+        ax3.plot(
+            run["a1"],
+            run["a2"],
+            run["b"],
+            color=P.INIT_COLORS["random"],
+            alpha=0.35,
+            linewidth=0.8,
+            label="random ($a_0\\sim N(0,I)$, $b_0=0$)" if i == 0 else None,
+        )
         ax3.scatter(run["a1"].iloc[0], run["a2"].iloc[0], run["b"].iloc[0], color=P.INIT_COLORS["random"], s=6)
     spec = df[df["init"] == "spectral"]
     ax3.plot(spec["a1"], spec["a2"], spec["b"], color=P.INIT_COLORS["spectral"], linewidth=2.2, label="spectral")
-    ax3.scatter(spec["a1"].iloc[0], spec["a2"].iloc[0], spec["b"].iloc[0], color=P.INIT_COLORS["spectral"], s=25,
-                marker="*")
+    ax3.scatter(
+        spec["a1"].iloc[0], spec["a2"].iloc[0], spec["b"].iloc[0], color=P.INIT_COLORS["spectral"], s=25, marker="*"
+    )
     b_lim = max(2.5, float(np.nanmax(np.abs(df["b"]))) * 1.1)
     for sign in (1.0, -1.0):
         b = sign * np.geomspace(0.45, b_lim, 200)
         a = beta[None, :] / b[:, None]
         keep = np.all(np.abs(a) <= 4.5, axis=1)
-        ax3.plot(a[keep, 0], a[keep, 1], b[keep], color="black", linestyle="--", linewidth=1.3,
-                 label=r"global minimisers $b\,a=\beta$" if sign > 0 else None)
+        ax3.plot(
+            a[keep, 0],
+            a[keep, 1],
+            b[keep],
+            color="black",
+            linestyle="--",
+            linewidth=1.3,
+            label=r"global minimisers $b\,a=\beta$" if sign > 0 else None,
+        )
     ax3.set_xlabel("$a_1$")
     ax3.set_ylabel("$a_2$")
     ax3.set_zlabel("$b$")
@@ -172,6 +195,9 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax.plot(spec["step"], spec["loss"], color=P.INIT_COLORS["spectral"], label="spectral")
     ax.set(xlabel="step $t$", ylabel=r"$L(a_t,b_t)=\sum_i(y_i-b_tx_i^\top a_t)^2/8$", title="loss (true gradient)")
     P.legend(ax, loc="upper right")
-    P.caption(fig, "true gradient of the stated loss (the authors' notebook weights samples by $y_i^2$); "
-                   "random: geometric mean over inits, band: interquartile; dashed: the minimiser curve")
+    P.caption(
+        fig,
+        "true gradient of the stated loss (the authors' notebook weights samples by $y_i^2$); "
+        "random: geometric mean over inits, band: interquartile; dashed: the minimiser curve",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -53,18 +53,29 @@ class Config:
     log_every: int = 5
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=3, d=20, steps=600, log_every=10)
 
     def run_config(self, init: str, optimizer: str) -> lt.RunConfig:
         return lt.RunConfig(
-            model="linear", d=self.d, k=self.d, r_star=self.r_star, rank=self.r_star,
-            n_samples=self.n_factor * self.d, init=init, alpha=math.sqrt(self.alpha2), gamma=1.0,
-            optimizer=optimizer, lr=self.lr, damping=self.damping, steps=self.steps, log_every=self.log_every,
+            model="linear",
+            d=self.d,
+            k=self.d,
+            r_star=self.r_star,
+            rank=self.r_star,
+            n_samples=self.n_factor * self.d,
+            init=init,
+            alpha=math.sqrt(self.alpha2),
+            gamma=1.0,
+            optimizer=optimizer,
+            lr=self.lr,
+            damping=self.damping,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -82,8 +93,15 @@ def fitted_rates(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (init, opt, kappa, seed), run in df.groupby(["init", "optimizer", "kappa", "seed"]):
         run = run.sort_values("step")
-        rows.append(dict(init=init, optimizer=opt, kappa=kappa, seed=seed,
-                         rho=tail_rate(run["step"].to_numpy(), run["risk"].to_numpy())))
+        rows.append(
+            dict(
+                init=init,
+                optimizer=opt,
+                kappa=kappa,
+                seed=seed,
+                rho=tail_rate(run["step"].to_numpy(), run["risk"].to_numpy()),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -97,7 +115,7 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         for col, opt in enumerate(OPTIMIZERS):
             ax = axes[row, col]
             ax.set_yscale("log")
-            for color, kappa in zip(colors, kappas):
+            for color, kappa in zip(colors, kappas, strict=True):
                 sub = df[(df["init"] == init) & (df["optimizer"] == opt) & np.isclose(df["kappa"], kappa)]
                 steps, risk = P.per_seed_matrix(sub, "risk")
                 P.band(ax, steps, risk, label=f"$\\kappa$ = {kappa:g}", color=color)
@@ -110,22 +128,42 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         ax = axes[row, 2]
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for opt, marker in zip(OPTIMIZERS, ("o", "s")):
+        for opt, marker in zip(OPTIMIZERS, ("o", "s"), strict=True):
             sub = rates[(rates["init"] == init) & (rates["optimizer"] == opt)]
             table = sub.pivot(index="seed", columns="kappa", values="rho")[kappas].to_numpy()
-            P.band(ax, kappas, 1.0 - table, label=opt, marker=marker, markersize=4,
-                   linestyle=P.OPTIMIZER_STYLES[opt], log=True)
-        P.theory(ax, k_line, 1.0 - float(precgd_rate(cfg["lr"])) + 0 * k_line, color="C1",
-                 label=r"$1-(1-\eta)^2$")
+            P.band(
+                ax,
+                kappas,
+                1.0 - table,
+                label=opt,
+                marker=marker,
+                markersize=4,
+                linestyle=P.OPTIMIZER_STYLES[opt],
+                log=True,
+            )
+        P.theory(ax, k_line, 1.0 - float(precgd_rate(cfg["lr"])) + 0 * k_line, color="C1", label=r"$1-(1-\eta)^2$")
         lam_min = float(df.drop_duplicates("seed")["sigma_hat_min"].mean())
-        P.theory(ax, k_line, 1.0 - (1.0 - cfg["lr"] * lam_min) ** 2 + 0 * k_line, color="C1",
-                 linestyle=(0, (6, 2, 1, 2)), label=r"$1-(1-\eta\lambda_{\min}(\hat\Sigma))^2$")
-        P.theory(ax, k_line, 1.0 - np.asarray(gd_rate(cfg["lr"], 1.0 / k_line)), color="C0",
-                 label=r"$1-(1-\eta/\kappa)^2$")
-        ax.set(xlabel=r"$\kappa = s_1/s_{r^*}$", ylabel=r"$1-\rho$ (fitted rate $\rho$ of the risk)",
-               title=f"{init} init: rate vs $\\kappa$")
+        P.theory(
+            ax,
+            k_line,
+            1.0 - (1.0 - cfg["lr"] * lam_min) ** 2 + 0 * k_line,
+            color="C1",
+            linestyle=(0, (6, 2, 1, 2)),
+            label=r"$1-(1-\eta\lambda_{\min}(\hat\Sigma))^2$",
+        )
+        P.theory(
+            ax, k_line, 1.0 - np.asarray(gd_rate(cfg["lr"], 1.0 / k_line)), color="C0", label=r"$1-(1-\eta/\kappa)^2$"
+        )
+        ax.set(
+            xlabel=r"$\kappa = s_1/s_{r^*}$",
+            ylabel=r"$1-\rho$ (fitted rate $\rho$ of the risk)",
+            title=f"{init} init: rate vs $\\kappa$",
+        )
         P.legend(ax, loc="lower left", fontsize=7)
-    P.caption(fig, f"linear model, d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
-                   f"$\\lambda$ = {cfg['damping']:g}, random: $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
-                   f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory")
+    P.caption(
+        fig,
+        f"linear model, d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
+        f"$\\lambda$ = {cfg['damping']:g}, random: $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
+        f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -59,19 +59,39 @@ class Config:
     references: tuple[str, ...] = ("random", "oracle", "spectral")
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         # spectral left out: like oracle (directions), it reaches the Eckart-Young optimum
-        return cls(seeds=4, d=32, k=48, rank=4, preheat_ranks=(4, 32), steps_rank=16, preheat_steps_grid=(0, 10),
-                   steps=200, log_every=100, references=("random", "oracle"))
+        return cls(
+            seeds=4,
+            d=32,
+            k=48,
+            rank=4,
+            preheat_ranks=(4, 32),
+            steps_rank=16,
+            preheat_steps_grid=(0, 10),
+            steps=200,
+            log_every=100,
+            references=("random", "oracle"),
+        )
 
     def base(self, **changes) -> lt.RunConfig:
         values = dict(
-            model="population", d=self.d, k=self.k, r_star=self.d, rank=self.rank, alpha=1.0 / math.sqrt(self.d),
-            gamma=1.0, optimizer="gd", lr=self.lr, train_factors="B", steps=self.steps, log_every=self.log_every,
+            model="population",
+            d=self.d,
+            k=self.k,
+            r_star=self.d,
+            rank=self.rank,
+            alpha=1.0 / math.sqrt(self.d),
+            gamma=1.0,
+            optimizer="gd",
+            lr=self.lr,
+            train_factors="B",
+            steps=self.steps,
+            log_every=self.log_every,
         )
         values.update(changes)
         return lt.RunConfig(**values)
@@ -87,12 +107,25 @@ def jobs(config: Config):
     }
     out = [({"label": ref, "p": np.nan, "preheat": np.nan}, references[ref], sweep) for ref in config.references]
     for p in config.preheat_ranks:
-        rc = config.base(init="hrp", preheat_rank=p, preheat_steps=3, preheat_optimizer="precgd", preheat_lr=1.0,
-                         preheat_damping=1e-13, preheat_train_factors="B")
+        rc = config.base(
+            init="hrp",
+            preheat_rank=p,
+            preheat_steps=3,
+            preheat_optimizer="precgd",
+            preheat_lr=1.0,
+            preheat_damping=1e-13,
+            preheat_train_factors="B",
+        )
         out.append(({"label": "hrp_rank", "p": p, "preheat": np.nan}, rc, sweep))
     for steps in config.preheat_steps_grid:
-        rc = config.base(init="hrp", preheat_rank=config.steps_rank, preheat_steps=steps, preheat_optimizer="gd",
-                         preheat_lr=config.preheat_lr, preheat_train_factors="B")
+        rc = config.base(
+            init="hrp",
+            preheat_rank=config.steps_rank,
+            preheat_steps=steps,
+            preheat_optimizer="gd",
+            preheat_lr=config.preheat_lr,
+            preheat_train_factors="B",
+        )
         out.append(({"label": "hrp_steps", "p": config.steps_rank, "preheat": steps}, rc, sweep))
     return out
 
@@ -125,20 +158,39 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
             xs = np.sort(sub[xcol].unique())
             table = sub.pivot(index="seed", columns=xcol, values="rel")[xs].to_numpy()
             x_plot = xs if col == 0 else np.maximum(xs, 0.3)
-            P.band(ax, x_plot, table, label="hrp (measured)", color=P.INIT_COLORS["hrp"], marker="o", markersize=4,
-                   log=False)
-            x_line = np.linspace(x_plot.min(), x_plot.max(), 50) if col == 0 else np.geomspace(x_plot.min(), x_plot.max(), 50)
+            P.band(
+                ax,
+                x_plot,
+                table,
+                label="hrp (measured)",
+                color=P.INIT_COLORS["hrp"],
+                marker="o",
+                markersize=4,
+                log=False,
+            )
+            x_line = (
+                np.linspace(x_plot.min(), x_plot.max(), 50)
+                if col == 0
+                else np.geomspace(x_plot.min(), x_plot.max(), 50)
+            )
             for ref in [ref for ref in ("random", "spectral", "oracle") if (at["label"] == ref).any()]:
                 vals = at[at["label"] == ref]["rel"].to_numpy()
                 mean, lo, hi = P.summarise(vals[:, None], log=False)
                 ls = ":" if ref == "oracle" else "-"
-                ax.plot(x_line, np.full_like(x_line, mean[0]), color=P.INIT_COLORS[ref], linestyle=ls, linewidth=1.3,
-                        label=f"{ref}" + (" (directions)" if ref == "oracle" else "") + " (measured)")
+                ax.plot(
+                    x_line,
+                    np.full_like(x_line, mean[0]),
+                    color=P.INIT_COLORS[ref],
+                    linestyle=ls,
+                    linewidth=1.3,
+                    label=f"{ref}" + (" (directions)" if ref == "oracle" else "") + " (measured)",
+                )
                 ax.fill_between(x_line, lo[0], hi[0], color=P.INIT_COLORS[ref], alpha=0.15, linewidth=0)
             rand = float(random_frozen_factor_loss(2 * total, r, n)) / total
             ey = float(eckart_young_loss(s, r)) / total
-            P.theory(ax, x_line, np.full_like(x_line, rand), color=P.INIT_COLORS["random"],
-                     label=r"$E$[random] $=(1-r/n)$")
+            P.theory(
+                ax, x_line, np.full_like(x_line, rand), color=P.INIT_COLORS["random"], label=r"$E$[random] $=(1-r/n)$"
+            )
             P.theory(ax, x_line, np.full_like(x_line, ey), color="0.3", label=r"Eckart-Young $\sum_{i>r}s_i^2/\|M\|^2$")
             if col == 0:
                 p_line = np.linspace(min(xs), max(xs), 50)
@@ -149,8 +201,13 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
                 ax.set_xscale("log")
                 p_steps = int(sub["p"].iloc[0])
                 bound = float(hrp_loss_bound(s, r, p_steps, n)) / total
-                P.theory(ax, x_line, np.full_like(x_line, bound), color=P.INIT_COLORS["hrp"],
-                         label=f"hrp bound at p = {p_steps}")
+                P.theory(
+                    ax,
+                    x_line,
+                    np.full_like(x_line, bound),
+                    color=P.INIT_COLORS["hrp"],
+                    label=f"hrp bound at p = {p_steps}",
+                )
                 ax.set_xlabel(f"preheat steps (gd, lr {cfg['preheat_lr']:g}, p = {p_steps}; 0 plotted at 0.3)")
             spectrum = "flat" if kappa == 1 else "decaying"
             ax.set_ylabel(r"final loss / ($\|M\|_F^2/2$)")
@@ -158,6 +215,9 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
             ax.set_ylim(bottom=max(0.0, ey - 0.08), top=min(1.05, rand + 0.06))
             if row == 0 and col == 1:
                 P.legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    P.caption(fig, f"population mode, A frozen (only B trains, gd lr {cfg['lr']:g}, {cfg['steps']} steps), "
-                   f"n = d = {n}, k = {cfg['k']}, r = {r}; mean over {final['seed'].nunique()} seeds, band: interquartile; dashed: theory")
+    P.caption(
+        fig,
+        f"population mode, A frozen (only B trains, gd lr {cfg['lr']:g}, {cfg['steps']} steps), "
+        f"n = d = {n}, k = {cfg['k']}, r = {r}; mean over {final['seed'].nunique()} seeds, band: interquartile; dashed: theory",
+    )
     return P.save_figure(fig, figures_dir, NAME)

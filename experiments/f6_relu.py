@@ -50,18 +50,30 @@ class Config:
     log_every: int = 5
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=3, d=20, r_star=2, kappas=(1.0, 100.0), steps=150, log_every=10)
 
     def run_config(self, init: str, optimizer: str) -> lt.RunConfig:
         return lt.RunConfig(
-            model="relu", activation="relu", d=self.d, k=self.d, r_star=self.r_star, rank=self.r_star,
-            n_samples=self.n_factor * self.d, init=init, gamma=self.gamma, alpha=math.sqrt(self.alpha2),
-            optimizer=optimizer, lr=self.lr, damping=self.damping, steps=self.steps, log_every=self.log_every,
+            model="relu",
+            activation="relu",
+            d=self.d,
+            k=self.d,
+            r_star=self.r_star,
+            rank=self.r_star,
+            n_samples=self.n_factor * self.d,
+            init=init,
+            gamma=self.gamma,
+            alpha=math.sqrt(self.alpha2),
+            optimizer=optimizer,
+            lr=self.lr,
+            damping=self.damping,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -78,23 +90,29 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     kappas = sorted(df["kappa"].unique())
     fig, axes = P.figure(len(kappas), width=3.6, height=3.3)
     rate = relu_precgd_rate_bound(cfg["lr"])
-    for i, (ax, kappa) in enumerate(zip(axes[0], kappas)):
+    for i, (ax, kappa) in enumerate(zip(axes[0], kappas, strict=True)):
         ax.set_yscale("log")
         for init in INITS:
             for opt in OPTIMIZERS:
                 sub = df[(df["init"] == init) & (df["optimizer"] == opt) & np.isclose(df["kappa"], kappa)]
                 steps, err = P.per_seed_matrix(sub, "rel_err")
-                P.band(ax, steps, err, label=f"{init}, {opt}", color=P.INIT_COLORS[init],
-                       linestyle=P.OPTIMIZER_STYLES[opt])
+                P.band(
+                    ax, steps, err, label=f"{init}, {opt}", color=P.INIT_COLORS[init], linestyle=P.OPTIMIZER_STYLES[opt]
+                )
         spec = df[(df["init"] == "spectral") & (df["optimizer"] == "precgd") & np.isclose(df["kappa"], kappa)]
         e0 = float(np.exp(np.mean(np.log(spec[spec["step"] == 0]["rel_err"]))))
         t = np.linspace(0, cfg["steps"], 200)
         P.theory(ax, t, e0 * rate**t, label=f"Thm 4.2: $(1-\\eta/4)^t$ = {rate:g}$^t$")
         ax.set_ylim(bottom=max(1e-16, ax.get_ylim()[0]))
-        ax.set(xlabel="step $t$", ylabel=r"$\|A_tB_t-\Delta W\|_F/\|\Delta W\|_F$", title=f"ReLU, $\\kappa$ = {kappa:g}")
+        ax.set(
+            xlabel="step $t$", ylabel=r"$\|A_tB_t-\Delta W\|_F/\|\Delta W\|_F$", title=f"ReLU, $\\kappa$ = {kappa:g}"
+        )
         if i == 0:  # one legend, where the curves have already converged (the same in every panel)
             P.legend(ax, loc="upper right", fontsize=6.5)
-    P.caption(fig, f"d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
-                   f"spectral $\\gamma$ = {cfg['gamma']:g}, random $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
-                   f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory")
+    P.caption(
+        fig,
+        f"d = k = {cfg['d']}, r = r* = {cfg['r_star']}, N = {cfg['n_factor']}d, $\\eta$ = {cfg['lr']:g}, "
+        f"spectral $\\gamma$ = {cfg['gamma']:g}, random $\\alpha^2$ = {cfg['alpha2']:g}; mean over "
+        f"{df['seed'].nunique()} seeds (geometric), band: interquartile; dashed: theory",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -58,22 +58,51 @@ class Config:
     log_every: int = 5
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
-        return cls(seeds=3, d=40, n_factors=(4, 64), ds=(25, 50), alpha2=1e-4, extra_alpha2s=(1.0, 0.1, 0.01, 1e-3),
-                   steps=600, log_every=20)
+    def quick(cls) -> Config:
+        return cls(
+            seeds=3,
+            d=40,
+            n_factors=(4, 64),
+            ds=(25, 50),
+            alpha2=1e-4,
+            extra_alpha2s=(1.0, 0.1, 0.01, 1e-3),
+            steps=600,
+            log_every=20,
+        )
 
     def spectral_config(self, n_factor: int) -> lt.RunConfig:
-        return lt.RunConfig(model="linear", d=self.d, k=self.d, r_star=self.r_star, rank=self.rank,
-                            n_samples=n_factor * self.d, kappa=self.kappa, init="spectral", gamma=1.0, steps=0)
+        return lt.RunConfig(
+            model="linear",
+            d=self.d,
+            k=self.d,
+            r_star=self.r_star,
+            rank=self.rank,
+            n_samples=n_factor * self.d,
+            kappa=self.kappa,
+            init="spectral",
+            gamma=1.0,
+            steps=0,
+        )
 
     def alignment_config(self, d: int) -> lt.RunConfig:
-        return lt.RunConfig(model="linear", d=d, k=d, r_star=self.r_star, rank=self.rank, n_samples=16 * d,
-                            init="random", alpha=math.sqrt(self.alpha2), optimizer="gd", lr=self.lr,
-                            steps=self.steps, log_every=self.log_every)
+        return lt.RunConfig(
+            model="linear",
+            d=d,
+            k=d,
+            r_star=self.r_star,
+            rank=self.rank,
+            n_samples=16 * d,
+            init="random",
+            alpha=math.sqrt(self.alpha2),
+            optimizer="gd",
+            lr=self.lr,
+            steps=self.steps,
+            log_every=self.log_every,
+        )
 
 
 def spectral_errors(config: Config, progress: bool) -> pd.DataFrame:
@@ -94,8 +123,11 @@ def spectral_errors(config: Config, progress: bool) -> pd.DataFrame:
                 }
 
             values = per_seed(rc, range(config.seeds), quantities)
-            frames.append(pd.DataFrame({"part": "a", "seed": np.arange(config.seeds), "d": config.d,
-                                        "n_samples": rc.n_samples, **values}))
+            frames.append(
+                pd.DataFrame(
+                    {"part": "a", "seed": np.arange(config.seeds), "d": config.d, "n_samples": rc.n_samples, **values}
+                )
+            )
             bar.update(1)
     return pd.concat(frames, ignore_index=True)
 
@@ -107,10 +139,10 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
     wall_a = time.perf_counter() - start
     alphas = [math.sqrt(a2) for a2 in (config.alpha2, *config.extra_alpha2s)]
     jobs = [({"part": "b"}, config.alignment_config(d), {"alpha": alphas}) for d in config.ds]
-    part_b, wall_b = simulate_chunked(jobs, config.seeds, desc=f"{NAME}-b", progress=progress,
-                                        out_dir=out_dir)
-    extra = pd.concat([problem_columns(config.alignment_config(d), config.seeds).assign(d=d) for d in config.ds],
-                      ignore_index=True)
+    part_b, wall_b = simulate_chunked(jobs, config.seeds, desc=f"{NAME}-b", progress=progress, out_dir=out_dir)
+    extra = pd.concat(
+        [problem_columns(config.alignment_config(d), config.seeds).assign(d=d) for d in config.ds], ignore_index=True
+    )
     part_b = part_b[np.isclose(part_b["alpha"], math.sqrt(config.alpha2), rtol=1e-12)]
     part_b = part_b.merge(extra, on=["d", "seed"])
     df = pd.concat([part_a, part_b], ignore_index=True)
@@ -124,9 +156,15 @@ def alignment_times(df: pd.DataFrame, thetas, lr: float) -> pd.DataFrame:
         run = run.sort_values("step")
         lam = float(run["lambda_rstar_G"].iloc[0])
         for theta in thetas:
-            rows.append(dict(d=d, seed=seed, theta=theta,
-                             measured=first_step_at_or_below(run["step"], run["align_A_G"], theta),
-                             bound=float(alignment_time_bound(d, theta, lr, lam))))
+            rows.append(
+                dict(
+                    d=d,
+                    seed=seed,
+                    theta=theta,
+                    measured=first_step_at_or_below(run["step"], run["align_A_G"], theta),
+                    bound=float(alignment_time_bound(d, theta, lr, lam)),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -142,18 +180,34 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     ax_a.set_xscale("log")
     ax_a.set_yscale("log")
     table = a.pivot(index="seed", columns="n_samples", values="rel")[ns].to_numpy()
-    P.band(ax_a, ns, table, label=r"spectral: $\|A_0B_0-\Delta W\|_{op}/\|\Delta W\|_{op}$", color=P.INIT_COLORS["spectral"],
-           marker="o", markersize=4)
+    P.band(
+        ax_a,
+        ns,
+        table,
+        label=r"spectral: $\|A_0B_0-\Delta W\|_{op}/\|\Delta W\|_{op}$",
+        color=P.INIT_COLORS["spectral"],
+        marker="o",
+        markersize=4,
+    )
     bound = a.pivot(index="seed", columns="n_samples", values="rel_bound")[ns].to_numpy()
     mean_bound, _, _ = P.summarise(bound, log=True)
     P.theory(ax_a, ns, mean_bound, label=r"Thm 3.3 bound $\|\hat\Sigma-I\|_{op}$ (mean)")
     worst = float(np.nanmax(table / bound))
     slope = np.polyfit(np.log(ns), np.log(P.summarise(table, log=True)[0]), 1)[0]
     law = np.sqrt(cfg["d"] / ns)
-    P.theory(ax_a, ns, law * P.summarise(table, log=True)[0][-1] / law[-1], color="0.5", linestyle=":",
-             label=rf"$\propto\sqrt{{d/N}}$ (slope $-1/2$); fitted slope {slope:.3f}")
-    ax_a.set(xlabel="N (samples)", ylabel="relative initial error (op norm)",
-             title=f"Thm 3.3, d = {cfg['d']}: max error/bound = {worst:.2f}")
+    P.theory(
+        ax_a,
+        ns,
+        law * P.summarise(table, log=True)[0][-1] / law[-1],
+        color="0.5",
+        linestyle=":",
+        label=rf"$\propto\sqrt{{d/N}}$ (slope $-1/2$); fitted slope {slope:.3f}",
+    )
+    ax_a.set(
+        xlabel="N (samples)",
+        ylabel="relative initial error (op norm)",
+        title=f"Thm 3.3, d = {cfg['d']}: max error/bound = {worst:.2f}",
+    )
     from matplotlib.ticker import NullFormatter
 
     ax_a.xaxis.set_minor_formatter(NullFormatter())
@@ -162,26 +216,39 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     markers = ("o", "s", "^", "v", "D")
     colors = P.color_cycle(len(cfg["ds"]), "plasma", 0.0, 0.8)
     lo, hi = np.inf, -np.inf
-    for color, d in zip(colors, sorted(times["d"].unique())):
-        for marker, theta in zip(markers, cfg["thetas"]):
+    for color, d in zip(colors, sorted(times["d"].unique()), strict=True):
+        for marker, theta in zip(markers, cfg["thetas"], strict=True):
             sub = times[(times["d"] == d) & np.isclose(times["theta"], theta)]
             x, y = sub["bound"].mean(), sub["measured"].to_numpy()
             mean, q1, q3 = P.summarise(y[:, None], log=False)
-            ax_b.errorbar([x], mean, yerr=[mean - q1, q3 - mean], color=color, marker=marker, markersize=5,
-                          linestyle="none", label=f"d = {d}" if theta == cfg["thetas"][0] else None)
+            ax_b.errorbar(
+                [x],
+                mean,
+                yerr=[mean - q1, q3 - mean],
+                color=color,
+                marker=marker,
+                markersize=5,
+                linestyle="none",
+                label=f"d = {d}" if theta == cfg["thetas"][0] else None,
+            )
             lo, hi = min(lo, x, mean[0]), max(hi, x, mean[0])
-    for marker, theta in zip(markers, cfg["thetas"]):
+    for marker, theta in zip(markers, cfg["thetas"], strict=True):
         ax_b.plot([], [], color="0.4", marker=marker, linestyle="none", label=f"$\\theta$ = {theta:g}")
     finite = times.dropna()
     offset = float(np.mean(finite["measured"] - finite["bound"])) if len(finite) else 0.0
     line = np.linspace(max(0.0, lo - 20), hi + 20, 50)
     P.theory(ax_b, line, line + offset, label=f"slope 1 (law), offset {offset:+.0f} fitted")
     ax_b.plot(line, line, color="0.6", linestyle=":", linewidth=1.0, label="$t^* =$ bound")
-    ax_b.set(xlabel=r"Thm 3.2: $\ln(\sqrt{d}/\theta)/\ln(1+\eta\lambda_{r^*}(G))$",
-             ylabel=r"measured $t^*$: first step with align$_{A,G}\leq\theta$",
-             title=rf"alignment time, random init $\alpha^2$ = {cfg['alpha2']:g}, gd")
+    ax_b.set(
+        xlabel=r"Thm 3.2: $\ln(\sqrt{d}/\theta)/\ln(1+\eta\lambda_{r^*}(G))$",
+        ylabel=r"measured $t^*$: first step with align$_{A,G}\leq\theta$",
+        title=rf"alignment time, random init $\alpha^2$ = {cfg['alpha2']:g}, gd",
+    )
     P.legend(ax_b, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     n_missing = int(times["measured"].isna().sum())
-    P.caption(fig, f"mean over {df['seed'].nunique()} seeds, band / bars: interquartile; dashed: theory"
-                   + (f"; {n_missing} (run, theta) pairs never reached theta" if n_missing else ""))
+    P.caption(
+        fig,
+        f"mean over {df['seed'].nunique()} seeds, band / bars: interquartile; dashed: theory"
+        + (f"; {n_missing} (run, theta) pairs never reached theta" if n_missing else ""),
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -58,8 +58,13 @@ METHODS = (
     M("PiSSA, gd", "pissa", "gd"),
 )
 
-COLORS = {"full": "black", "random": P.INIT_COLORS["random"], "lora_one": P.INIT_COLORS["lora_one"],
-          "lora_ga": P.INIT_COLORS["lora_ga"], "pissa": "#e377c2"}
+COLORS = {
+    "full": "black",
+    "random": P.INIT_COLORS["random"],
+    "lora_one": P.INIT_COLORS["lora_one"],
+    "lora_ga": P.INIT_COLORS["lora_ga"],
+    "pissa": "#e377c2",
+}
 STYLES = {"gd": "-", "precgd": "-.", "adam": ":", "precadam": "-."}
 MARKERS = {"precadam": "v"}  # precadam: precgd's line with markers
 
@@ -86,18 +91,27 @@ class Config:
     dtype: str = "float64"
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
+    def quick(cls) -> Config:
         return cls(seeds=2, hidden=32, pretrain_steps=60, steps=100)
 
     def setup(self) -> finetune.Setup:
         return finetune.Setup(
-            METHODS, hidden=self.hidden, rank=self.rank, s=self.s, alpha_gain=self.alpha_gain, lr=self.lr,
-            adam_lr=self.adam_lr, damping=self.damping, pretrain_steps=self.pretrain_steps,
-            pretrain_lr=self.pretrain_lr, steps=self.steps, log_every=self.log_every,
+            METHODS,
+            hidden=self.hidden,
+            rank=self.rank,
+            s=self.s,
+            alpha_gain=self.alpha_gain,
+            lr=self.lr,
+            adam_lr=self.adam_lr,
+            damping=self.damping,
+            pretrain_steps=self.pretrain_steps,
+            pretrain_lr=self.pretrain_lr,
+            steps=self.steps,
+            log_every=self.log_every,
             log_every_step_until=self.log_every_step_until,
         )
 
@@ -148,8 +162,19 @@ def _curves(ax, df, value, methods, *, log=False):
     for method in methods:
         sub = df[df["method"] == method.name]
         steps, values = P.per_seed_matrix(sub, value)
-        P.band(ax, steps, values, label=method.name, color=COLORS[method.init], linestyle=STYLES[method.optimizer],
-               marker=MARKERS.get(method.optimizer), markevery=0.08, markersize=3.5, log=log, alpha=0.12)
+        P.band(
+            ax,
+            steps,
+            values,
+            label=method.name,
+            color=COLORS[method.init],
+            linestyle=STYLES[method.optimizer],
+            marker=MARKERS.get(method.optimizer),
+            markevery=0.08,
+            markersize=3.5,
+            log=log,
+            alpha=0.12,
+        )
 
 
 def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
@@ -175,8 +200,11 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         for col, (factor, side) in enumerate((("A", "left"), ("B", "right")), start=1):
             ax = axes[row, col]
             _curves(ax, df, f"align_{factor}_G_{layer}", lora)
-            ax.set(ylim=(-0.02, 1.05), title=f"(b) layer {layer}: {factor}$_t$ vs $G_{layer}$ ({side}, top {cfg['rank']})",
-                   ylabel=rf"$\sin\angle_{{\max}}$({factor}$_t$, $G_{layer}$)")
+            ax.set(
+                ylim=(-0.02, 1.05),
+                title=f"(b) layer {layer}: {factor}$_t$ vs $G_{layer}$ ({side}, top {cfg['rank']})",
+                ylabel=rf"$\sin\angle_{{\max}}$({factor}$_t$, $G_{layer}$)",
+            )
             if row == 1:
                 ax.set_xlabel("step $t$")
     # (c)
@@ -187,17 +215,22 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
         sub = df[df["method"] == reference.name]
         steps, moved = P.per_seed_matrix(sub[sub["step"] > 0], "dist_w0")
         P.band(ax, steps, moved, label=r"$W_0$ (no fine-tuning)", color="0.6", log=True, alpha=0.12)
-        _curves(ax, df[df["step"] > 0], "dist_ft", [m for m in METHODS if not m.full and m.adam_family == adam], log=True)
+        _curves(
+            ax, df[df["step"] > 0], "dist_ft", [m for m in METHODS if not m.full and m.adam_family == adam], log=True
+        )
         ax.set(title=f"(c) distance to {reference.name}", ylabel=r"$\|W_t - W_t^{\mathrm{FT}}\|_F$ (both layers)")
         if row == 1:
             ax.set_xlabel("step $t$")
     extra = axes[0, 3].get_legend_handles_labels()
     fig.legend(handles + extra[0][:1], labels + extra[1][:1], loc="outside upper center", ncol=9, fontsize=7.5)
     pre = df.drop_duplicates("seed")["pretrained_acc"]
-    P.caption(fig, f"64 -> {cfg['hidden']} -> 10 ReLU net pretrained on odd digits (Adam, {cfg['pretrain_steps']} steps; "
-                   f"odd test accuracy {pre.min():.3f}-{pre.max():.3f}), fine-tuned on even digits, full batch; "
-                   f"LoRA rank {cfg['rank']} on both layers; gd family lr {cfg['lr']:g}, Adam family lr {cfg['adam_lr']:g}, "
-                   f"precgd damping {cfg['damping']:g}, LoRA-One s = {cfg['s']:g}, random A_0 std {cfg['alpha_gain']:g}/sqrt(d_in); "
-                   f"mean over {df['seed'].nunique()} seeds (geometric on log axes), band: interquartile; "
-                   f"(b) full FT: top subspaces of $W_t - W_0$; x axis linear to {linear_until}, then log")
+    P.caption(
+        fig,
+        f"64 -> {cfg['hidden']} -> 10 ReLU net pretrained on odd digits (Adam, {cfg['pretrain_steps']} steps; "
+        f"odd test accuracy {pre.min():.3f}-{pre.max():.3f}), fine-tuned on even digits, full batch; "
+        f"LoRA rank {cfg['rank']} on both layers; gd family lr {cfg['lr']:g}, Adam family lr {cfg['adam_lr']:g}, "
+        f"precgd damping {cfg['damping']:g}, LoRA-One s = {cfg['s']:g}, random A_0 std {cfg['alpha_gain']:g}/sqrt(d_in); "
+        f"mean over {df['seed'].nunique()} seeds (geometric on log axes), band: interquartile; "
+        f"(b) full FT: top subspaces of $W_t - W_0$; x axis linear to {linear_until}, then log",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -60,8 +60,20 @@ NAME = "f9"
 TITLE = "practical inits (PEFT's zoo, LoRA+, rsLoRA) x targets in W0's subspaces: error and alignment"
 
 #: the inits of panel (a), in legend order (each with its default variant).
-INITS = ("random", "random_b", "spectral", "lora_one", "lora_ga", "lora_sb", "pissa", "milora", "olora",
-         "orthogonal", "hrp", "oracle")
+INITS = (
+    "random",
+    "random_b",
+    "spectral",
+    "lora_one",
+    "lora_ga",
+    "lora_sb",
+    "pissa",
+    "milora",
+    "olora",
+    "orthogonal",
+    "hrp",
+    "oracle",
+)
 OPTIMIZERS = ("gd", "precgd")
 #: the inits of the LoRA+ panel.
 PLUS_INITS = ("random", "spectral")
@@ -95,23 +107,53 @@ class Config:
     chunk_seeds: int = 10
 
     @classmethod
-    def full(cls) -> "Config":
+    def full(cls) -> Config:
         return cls()
 
     @classmethod
-    def quick(cls) -> "Config":
-        return cls(seeds=3, d=24, r_star=2, rank=4, steps=300, log_every=30, lr_ratios=(1.0, 4.0, 16.0),
-                   ranks=(2, 8), preheat_steps=40)
+    def quick(cls) -> Config:
+        return cls(
+            seeds=3,
+            d=24,
+            r_star=2,
+            rank=4,
+            steps=300,
+            log_every=30,
+            lr_ratios=(1.0, 4.0, 16.0),
+            ranks=(2, 8),
+            preheat_steps=40,
+        )
 
-    def run_config(self, init: str = "random", optimizer: str = "gd", target: str = "random", *,
-                   rank: int | None = None, scaling: str = "none") -> lt.RunConfig:
+    def run_config(
+        self,
+        init: str = "random",
+        optimizer: str = "gd",
+        target: str = "random",
+        *,
+        rank: int | None = None,
+        scaling: str = "none",
+    ) -> lt.RunConfig:
         """The RunConfig of one run (``simulate`` with it and ``seeds=[s]`` gives this figure's run)."""
         return lt.RunConfig(
-            model="linear", d=self.d, k=self.d, r_star=self.r_star, rank=self.rank if rank is None else rank,
-            n_samples=self.n_factor * self.d, kappa=self.kappa, target_subspace=target, init=init,
-            alpha=self.alpha, preheat_steps=self.preheat_steps, preheat_lr=self.preheat_lr, optimizer=optimizer,
-            lr=self.gd_lr if optimizer == "gd" else self.precgd_lr, damping=self.damping, scaling=scaling,
-            lora_alpha=self.lora_alpha, steps=self.steps, log_every=self.log_every,
+            model="linear",
+            d=self.d,
+            k=self.d,
+            r_star=self.r_star,
+            rank=self.rank if rank is None else rank,
+            n_samples=self.n_factor * self.d,
+            kappa=self.kappa,
+            target_subspace=target,
+            init=init,
+            alpha=self.alpha,
+            preheat_steps=self.preheat_steps,
+            preheat_lr=self.preheat_lr,
+            optimizer=optimizer,
+            lr=self.gd_lr if optimizer == "gd" else self.precgd_lr,
+            damping=self.damping,
+            scaling=scaling,
+            lora_alpha=self.lora_alpha,
+            steps=self.steps,
+            log_every=self.log_every,
         )
 
 
@@ -236,8 +278,11 @@ def _rslora_runs(config: Config, problems, keys):
 
     def make(args):
         problem, key = args
-        inits = [_rank_padded(random(problem, rank, key=key, alpha=config.alpha), top)
-                 for rank in config.ranks for _ in SCALINGS]
+        inits = [
+            _rank_padded(random(problem, rank, key=key, alpha=config.alpha), top)
+            for rank in config.ranks
+            for _ in SCALINGS
+        ]
         return jax.tree.map(lambda *xs: jnp.stack(xs), *inits)
 
     def one(problem, init, scale):
@@ -268,8 +313,11 @@ def compute(seeds, *, config: Config):
     keys = jax.vmap(lambda s: lt.split_run_key(jax.random.key(s)))(seeds)
     problem_keys, init_keys = keys[:, 0], keys[:, 1]
     base = config.run_config()
-    problems = [lax.map(lambda k, c=base.replace(target_subspace=t): lt.make_problem(c, key=k), problem_keys)
-                for t in config.targets]
+
+    def build(target_config):
+        return lax.map(lambda k: lt.make_problem(target_config, key=k), problem_keys)
+
+    problems = [build(base.replace(target_subspace=t)) for t in config.targets]
     stacked = jax.tree.map(lambda *xs: jnp.concatenate(xs), *problems)
     points = _points(config, stacked, jnp.concatenate([init_keys] * len(config.targets)))
     ratios = jnp.asarray([1.0] * len(INITS) + [r for _ in PLUS_INITS for r in config.lr_ratios], base.jnp_dtype)
@@ -319,12 +367,37 @@ def _chunk_frames(config: Config, out: dict, seeds: np.ndarray) -> list[pd.DataF
     for opt in OPTIMIZERS:
         for t, target in enumerate(config.targets):
             rows = slice(t * n, (t + 1) * n)
-            part = {**jax.tree.map(lambda x: np.asarray(x)[rows], out[opt]), "floor": np.asarray(out["floors"])[rows]}
-            frames.append(_frame(part, steps, seeds, point_labels(config), target=target, optimizer=opt,
-                                 rank=config.rank, scaling="none"))
+            part = {
+                **jax.tree.map(lambda x, rows=rows: np.asarray(x)[rows], out[opt]),
+                "floor": np.asarray(out["floors"])[rows],
+            }
+            frames.append(
+                _frame(
+                    part,
+                    steps,
+                    seeds,
+                    point_labels(config),
+                    target=target,
+                    optimizer=opt,
+                    rank=config.rank,
+                    scaling="none",
+                )
+            )
     labels = [{"rank": rank, "scaling": scaling} for rank in config.ranks for scaling in SCALINGS]
-    frames.append(_frame(out["rslora"], steps, seeds, labels, panel="rslora", init="random", target="random",
-                         optimizer="gd", lr_ratio=1.0, floor=0.0))
+    frames.append(
+        _frame(
+            out["rslora"],
+            steps,
+            seeds,
+            labels,
+            panel="rslora",
+            init="random",
+            target="random",
+            optimizer="gd",
+            lr_ratio=1.0,
+            floor=0.0,
+        )
+    )
     gap = pd.DataFrame({"seed": seeds, "sigma_gap": np.asarray(out["sigma_gap"])})
     return [frame.merge(gap, on="seed") for frame in frames]
 
@@ -344,7 +417,7 @@ def run(config: Config, out_dir, progress: bool = True) -> pd.DataFrame:
             seeds = np.arange(first, first + size)  # a short last chunk is padded: one compile
             out = jax.device_get(compute(jnp.asarray(seeds, jnp.uint32), config=config))
             keep = seeds < config.seeds
-            out = jax.tree.map(lambda x: x[np.concatenate([keep] * (x.shape[0] // size))], out)
+            out = jax.tree.map(lambda x, keep=keep: x[np.concatenate([keep] * (x.shape[0] // size))], out)
             frames += _chunk_frames(config, out, seeds[keep])
             bar.update(1)
     df = pd.concat(frames, ignore_index=True)
@@ -389,14 +462,24 @@ def tables(df: pd.DataFrame) -> str:
     """The README's findings tables (markdown) from F9's results."""
     s = summary(df)
     targets = list(dict.fromkeys(df["target"]))
-    lines = ["| init | " + " | ".join(f"{t}: gd / precgd (floor)" for t in targets) + " | step 0 (span_A_dW: "
-             + ", ".join(targets) + ") |", "|---|" + "---|" * (len(targets) + 1)]
+    lines = [
+        "| init | "
+        + " | ".join(f"{t}: gd / precgd (floor)" for t in targets)
+        + " | step 0 (span_A_dW: "
+        + ", ".join(targets)
+        + ") |",
+        "|---|" + "---|" * (len(targets) + 1),
+    ]
     for init in INITS:
         row = s[s["init"] == init]
         cells = []
         for t in targets:
             gd, pre = (row[(row["target"] == t) & (row["optimizer"] == o)].iloc[0] for o in OPTIMIZERS)
-            div = f" [{int(gd['diverged'])} + {int(pre['diverged'])} diverged]" if gd["diverged"] + pre["diverged"] else ""
+            div = (
+                f" [{int(gd['diverged'])} + {int(pre['diverged'])} diverged]"
+                if gd["diverged"] + pre["diverged"]
+                else ""
+            )
             cells.append(f"{_fmt(gd['final'])} / {_fmt(pre['final'])} ({_fmt(gd['floor'])}){div}")
         at0 = row[row["optimizer"] == "gd"].set_index("target")
         start = f"{_fmt(at0['start'].iloc[0])} ({', '.join(_fmt(at0.loc[t, 'span0']) for t in targets)})"
@@ -404,8 +487,11 @@ def tables(df: pd.DataFrame) -> str:
     last = df[df["step"] == df["step"].max()]
     plus = last[(last["panel"] == "lora_plus") & (last["target"] == "random")]
     ratios = sorted(plus["lr_ratio"].unique())
-    lines += ["", "| LoRA+ (random target) | " + " | ".join(f"ratio {r:g}" for r in ratios) + " |",
-              "|---|" + "---|" * len(ratios)]
+    lines += [
+        "",
+        "| LoRA+ (random target) | " + " | ".join(f"ratio {r:g}" for r in ratios) + " |",
+        "|---|" + "---|" * len(ratios),
+    ]
     for opt in OPTIMIZERS:
         for init in PLUS_INITS:
             sub = plus[(plus["optimizer"] == opt) & (plus["init"] == init)]
@@ -417,11 +503,16 @@ def tables(df: pd.DataFrame) -> str:
             lines.append(f"| `{init}`, {opt} | " + " | ".join(cells) + " |")
     rs = last[last["panel"] == "rslora"]
     ranks = sorted(rs["rank"].unique())
-    lines += ["", "| rsLoRA (random init, gd) | " + " | ".join(f"r = {r}" for r in ranks) + " |",
-              "|---|" + "---|" * len(ranks)]
+    lines += [
+        "",
+        "| rsLoRA (random init, gd) | " + " | ".join(f"r = {r}" for r in ranks) + " |",
+        "|---|" + "---|" * len(ranks),
+    ]
     for scaling in SCALINGS:
         sub = rs[rs["scaling"] == scaling]
-        lines.append(f"| `{scaling}` | " + " | ".join(_fmt(_geomean(sub[sub["rank"] == r]["rel_err"])) for r in ranks) + " |")
+        lines.append(
+            f"| `{scaling}` | " + " | ".join(_fmt(_geomean(sub[sub["rank"] == r]["rel_err"])) for r in ranks) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -431,35 +522,67 @@ def _bars(ax, s: pd.DataFrame, target: str, df: pd.DataFrame, cfg: dict) -> None
     bottom = 1e-17
     for j, opt in enumerate(OPTIMIZERS):
         sub = s[(s["target"] == target) & (s["optimizer"] == opt)].set_index("init").loc[list(INITS)]
-        last = df[(df["panel"] == "inits") & (df["target"] == target) & (df["optimizer"] == opt)
-                  & (df["step"] == df["step"].max())]
+        last = df[
+            (df["panel"] == "inits")
+            & (df["target"] == target)
+            & (df["optimizer"] == opt)
+            & (df["step"] == df["step"].max())
+        ]
         q = last.groupby("init")["rel_err"].quantile([0.25, 0.75]).unstack().loc[list(INITS)]
         height = sub["final"].to_numpy()
         pos = x + (j - 0.5) * 0.38
         ax.bar(pos, height - bottom, 0.38, bottom=bottom, color=OPT_COLORS[opt], label=f"{opt}, step {cfg['steps']}")
-        ax.errorbar(pos, height, yerr=[np.maximum(height - q[0.25], 0), np.maximum(q[0.75] - height, 0)],
-                    fmt="none", ecolor="0.2", elinewidth=0.8, capsize=1.5)
+        ax.errorbar(
+            pos,
+            height,
+            yerr=[np.maximum(height - q[0.25], 0), np.maximum(q[0.75] - height, 0)],
+            fmt="none",
+            ecolor="0.2",
+            elinewidth=0.8,
+            capsize=1.5,
+        )
         diverged = (sub["diverged"] > 0.5 * last.groupby("init")["seed"].size().loc[list(INITS)]).to_numpy()
         if diverged.any():
-            ax.scatter(pos[diverged], np.full(diverged.sum(), 1.5), marker="x", s=30, color=OPT_COLORS[opt], zorder=4,
-                       label="x: most runs diverged" if j == 0 else None)
+            ax.scatter(
+                pos[diverged],
+                np.full(diverged.sum(), 1.5),
+                marker="x",
+                s=30,
+                color=OPT_COLORS[opt],
+                zorder=4,
+                label="x: most runs diverged" if j == 0 else None,
+            )
     start = s[(s["target"] == target) & (s["optimizer"] == "gd")].set_index("init").loc[list(INITS)]
     ax.scatter(x, start["start"], marker="_", s=160, color="black", zorder=3, label="step 0")
     floor = start["floor"].to_numpy()
-    for xi, f in zip(x, floor):
+    for xi, f in zip(x, floor, strict=True):
         if f > 1e-12:
-            P.theory(ax, [xi - 0.5, xi + 0.5], [f, f], color="#c44e52", linewidth=1.8,
-                     label="floor: best error the init's parametrisation can reach" if xi == x[floor > 1e-12][0] else None)
+            P.theory(
+                ax,
+                [xi - 0.5, xi + 0.5],
+                [f, f],
+                color="#c44e52",
+                linewidth=1.8,
+                label="floor: best error the init's parametrisation can reach" if xi == x[floor > 1e-12][0] else None,
+            )
     gap = float(df.drop_duplicates("seed")["sigma_gap"].mean())
     for name in ("spectral", "lora_sb"):
         xi = INITS.index(name)
-        P.theory(ax, [xi - 0.45, xi + 0.45], [gap, gap], color="black", linestyle=":",
-                 label=r"Thm 3.3: step 0 $\leq\|\hat\Sigma-I\|_{op}$" if name == "spectral" else None)
+        P.theory(
+            ax,
+            [xi - 0.45, xi + 0.45],
+            [gap, gap],
+            color="black",
+            linestyle=":",
+            label=r"Thm 3.3: step 0 $\leq\|\hat\Sigma-I\|_{op}$" if name == "spectral" else None,
+        )
     ax.set_yscale("log")
     ax.set_ylim(bottom, 3.0)
     ax.set_xticks(x, INITS, rotation=60, ha="right")
-    ax.set(ylabel=r"relative error $\|A_tB_t+O-\Delta W\|_F/\|\Delta W\|_F$",
-           title=f"target subspace: {target}" + {"top": " (W0's top)", "bottom": " (W0's bottom)"}.get(target, " (Haar)"))
+    ax.set(
+        ylabel=r"relative error $\|A_tB_t+O-\Delta W\|_F/\|\Delta W\|_F$",
+        title=f"target subspace: {target}" + {"top": " (W0's top)", "bottom": " (W0's bottom)"}.get(target, " (Haar)"),
+    )
 
 
 def _heatmap(ax, s: pd.DataFrame, targets) -> None:
@@ -469,46 +592,71 @@ def _heatmap(ax, s: pd.DataFrame, targets) -> None:
     ax.imshow(values, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
     for i in range(values.shape[0]):
         for j in range(values.shape[1]):
-            ax.text(j, i, f"{values[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if values[i, j] < 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{values[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if values[i, j] < 0.6 else "black",
+            )
     ax.set_xticks(range(len(targets)), targets)
     ax.set_yticks(range(len(INITS)), INITS)
     ax.grid(False)
-    ax.set_title("step 0: does span($A_0$) contain $U_{\\Delta W}$?\n"
-                 r"$\|(I-P_{A_0})U_{\Delta W}\|_2$ (0: yes; 1: a direction is missing)")
+    ax.set_title(
+        "step 0: does span($A_0$) contain $U_{\\Delta W}$?\n"
+        r"$\|(I-P_{A_0})U_{\Delta W}\|_2$ (0: yes; 1: a direction is missing)"
+    )
 
 
 def _lora_plus(ax, df: pd.DataFrame) -> None:
     last = df[(df["panel"] == "lora_plus") & (df["target"] == "random") & (df["step"] == df["step"].max())]
     for opt in OPTIMIZERS:
-        for init, marker in zip(PLUS_INITS, ("o", "s")):
+        for init, marker in zip(PLUS_INITS, ("o", "s"), strict=True):
             sub = last[(last["optimizer"] == opt) & (last["init"] == init)]
             table = sub.pivot(index="seed", columns="lr_ratio", values="rel_err")
             ratios = table.columns.to_numpy()
-            P.band(ax, ratios, table.to_numpy(), label=f"{init}, {opt}", color=OPT_COLORS[opt], marker=marker,
-                   markersize=4, linestyle=P.OPTIMIZER_STYLES[opt], log=True)
+            P.band(
+                ax,
+                ratios,
+                table.to_numpy(),
+                label=f"{init}, {opt}",
+                color=OPT_COLORS[opt],
+                marker=marker,
+                markersize=4,
+                linestyle=P.OPTIMIZER_STYLES[opt],
+                log=True,
+            )
             diverged = sub.groupby("lr_ratio")["diverged"].mean()
             bad = diverged[diverged > 0.5].index.to_numpy()
             if bad.size:
                 ax.scatter(bad, np.full(bad.size, 2.0), marker="x", color=OPT_COLORS[opt], s=25)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set(xlabel=r"lr_ratio ($\eta_B/\eta_A$, LoRA+)", ylabel="relative error at the last step",
-           title="LoRA+ (random target); x: most runs diverged")
+    ax.set(
+        xlabel=r"lr_ratio ($\eta_B/\eta_A$, LoRA+)",
+        ylabel="relative error at the last step",
+        title="LoRA+ (random target); x: most runs diverged",
+    )
     P.legend(ax, loc="center right", fontsize=6.5)
 
 
 def _rslora(ax, df: pd.DataFrame, cfg: dict) -> None:
     last = df[(df["panel"] == "rslora") & (df["step"] == df["step"].max())]
-    for scaling, color in zip(SCALINGS, ("#55a868", "#8172b2")):
+    for scaling, color in zip(SCALINGS, ("#55a868", "#8172b2"), strict=True):
         table = last[last["scaling"] == scaling].pivot(index="seed", columns="rank", values="rel_err")
         label = r"lora: $s=\alpha/r$" if scaling == "lora" else r"rslora: $s=\alpha/\sqrt{r}$"
-        P.band(ax, table.columns.to_numpy(), table.to_numpy(), label=label, color=color, marker="o",
-               markersize=4, log=True)
+        P.band(
+            ax, table.columns.to_numpy(), table.to_numpy(), label=label, color=color, marker="o", markersize=4, log=True
+        )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set(xlabel="LoRA rank $r$", ylabel="relative error at the last step",
-           title=f"rsLoRA: random init, gd ($\\eta$ = {cfg['gd_lr']:g}), lora_alpha = {cfg['lora_alpha']:g}")
+    ax.set(
+        xlabel="LoRA rank $r$",
+        ylabel="relative error at the last step",
+        title=f"rsLoRA: random init, gd ($\\eta$ = {cfg['gd_lr']:g}), lora_alpha = {cfg['lora_alpha']:g}",
+    )
     P.legend(ax, loc="best")
 
 
@@ -525,9 +673,12 @@ def plot(df: pd.DataFrame, metadata: dict, figures_dir) -> list:
     _heatmap(axes[1, 0], s, targets)
     _lora_plus(axes[1, 1], df)
     _rslora(axes[1, 2], df, cfg)
-    P.caption(fig, f"linear model, d = k = {cfg['d']}, r = {cfg['rank']}, r* = {cfg['r_star']}, N = {cfg['n_factor']}d, "
-                   f"$\\kappa$ = {cfg['kappa']:g}, {cfg['steps']} steps; gd $\\eta$ = {cfg['gd_lr']:g}, precgd $\\eta$ = "
-                   f"{cfg['precgd_lr']:g} ($\\lambda$ = {cfg['damping']:g}); $\\alpha$ = {cfg['alpha']:g}; "
-                   f"geometric mean over {df['seed'].nunique()} seeds, bars/bands: interquartile; "
-                   "dashed: the floors (Eckart-Young, derived here), dotted: Thm 3.3's bound on spectral's start")
+    P.caption(
+        fig,
+        f"linear model, d = k = {cfg['d']}, r = {cfg['rank']}, r* = {cfg['r_star']}, N = {cfg['n_factor']}d, "
+        f"$\\kappa$ = {cfg['kappa']:g}, {cfg['steps']} steps; gd $\\eta$ = {cfg['gd_lr']:g}, precgd $\\eta$ = "
+        f"{cfg['precgd_lr']:g} ($\\lambda$ = {cfg['damping']:g}); $\\alpha$ = {cfg['alpha']:g}; "
+        f"geometric mean over {df['seed'].nunique()} seeds, bars/bands: interquartile; "
+        "dashed: the floors (Eckart-Young, derived here), dotted: Thm 3.3's bound on spectral's start",
+    )
     return P.save_figure(fig, figures_dir, NAME)

@@ -61,7 +61,7 @@ def _batch_last(kernel):
         def rule(axis_size, in_batched, *args):
             moved = [
                 jnp.moveaxis(a, 0, -1) if batched else jnp.broadcast_to(a[..., None], a.shape + (axis_size,))
-                for a, batched in zip(args, in_batched)
+                for a, batched in zip(args, in_batched, strict=True)
             ]
             out = build(n_batch + 1)(*moved)
             return jax.tree.map(lambda o: jnp.moveaxis(o, -1, 0), out), jax.tree.map(lambda _: True, out)
@@ -72,7 +72,7 @@ def _batch_last(kernel):
     return functools.wraps(kernel)(lambda *args: base(*args))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tournament(n: int) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]:
     """Round-robin pairings of n (even) indices: (p, q, inverse permutation) per round.
 
@@ -202,8 +202,6 @@ cholesky_solve.__doc__ = """Solve M X = rhs for a small symmetric positive defin
 Never forms an inverse.  A zero or negative pivot (M singular or not positive definite) gives
 NaN or Inf, as a failed ``jnp.linalg.cholesky`` does; the engine reports it as divergence.
 """
-
-
 
 
 def eigh(M: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:

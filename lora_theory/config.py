@@ -34,8 +34,9 @@ import importlib
 import math
 import types
 import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +112,7 @@ class FieldSpec:
     strict: bool = False
     why: str = ""
     choices: tuple[str, ...] | Callable[[], Any] | None = None
-    default_from: Callable[["RunConfig"], Any] | None = None
+    default_from: Callable[[RunConfig], Any] | None = None
     only_if_read: bool = False
     column: bool = False
     flag: str | None = None
@@ -140,11 +141,11 @@ def _registry(module: str, name: str) -> Callable[[], Any]:
     return choices
 
 
-def _min_dk(c: "RunConfig") -> int:
+def _min_dk(c: RunConfig) -> int:
     return min(c.d, c.k)
 
 
-def _default_variant(c: "RunConfig") -> str | None:
+def _default_variant(c: RunConfig) -> str | None:
     from .inits import INITS
 
     entry = INITS.get(c.init)
@@ -201,9 +202,7 @@ class RunConfig:
     model: str = _field("linear", "problem model", _P, problem=True, choices=_MODELS, column=True)
     d: int = _field(100, "input dimension d", _P, problem=True, low=1, column=True)
     k: int = _field(100, "output dimension k", _P, problem=True, low=1, column=True)
-    r_star: int = _field(
-        4, "rank r_star of dW", _P, problem=True, low=1, high=_min_dk, why=" (min(d, k))", column=True
-    )
+    r_star: int = _field(4, "rank r_star of dW", _P, problem=True, low=1, high=_min_dk, why=" (min(d, k))", column=True)
     n_samples: int = _field(1600, "N (linear/nonlinear models)", _P, problem=True, low=1, column=True)
     kappa: float = _field(1.0, "condition number of dW (>= 1)", _P, dynamic=True, problem=True, low=1.0)
     singular_values: tuple[float, ...] | None = _field(
@@ -214,18 +213,26 @@ class RunConfig:
     activation: str = _field("relu", "nonlinear models: activation", _P, problem=True, choices=_ACTIVATIONS)
     leaky_slope: float = _field(0.01, "leaky ReLU slope", _P, dynamic=True, problem=True, low=0.0)
     target_subspace: str = _field(
-        "random", "where dW's singular subspaces lie: Haar, or in W0's top / bottom r_star ones", _P,
-        problem=True, choices=_TARGET_SUBSPACES, column=True,
+        "random",
+        "where dW's singular subspaces lie: Haar, or in W0's top / bottom r_star ones",
+        _P,
+        problem=True,
+        choices=_TARGET_SUBSPACES,
+        column=True,
     )
     target_angle: float = _field(
-        0.0, "tilt of dW's subspaces away from W0's (radians, 0..pi/2)", _P, dynamic=True, problem=True,
-        low=0.0, high=math.pi / 2, why=" (radians, up to pi/2)",
+        0.0,
+        "tilt of dW's subspaces away from W0's (radians, 0..pi/2)",
+        _P,
+        dynamic=True,
+        problem=True,
+        low=0.0,
+        high=math.pi / 2,
+        why=" (radians, up to pi/2)",
     )
     rank: int = _field(8, "LoRA rank r", _L, low=1, high=_min_dk, why=" (min(d, k))", column=True)
     init: str = _field("random", "init name(s), comma-separated", _L, choices=_INITS, column=True, cli_list=True)
-    variant: str | None = _field(
-        None, "variant of the init", _L, default_from=_default_variant, column=True
-    )
+    variant: str | None = _field(None, "variant of the init", _L, default_from=_default_variant, column=True)
     alpha: float = _field(1e-2, "std of random init entries", _L, dynamic=True, low=0.0)
     gamma: float = _field(1.0, "spectral init scale", _L, dynamic=True, low=0.0, strict=True)
     s: float = _field(4.0, "LoRA-One / LoRA-GA scale s", _L, dynamic=True, low=0.0, strict=True)
@@ -240,11 +247,14 @@ class RunConfig:
         only_if_read=True,
     )
     preheat_steps: int = _field(50, "HRP preheat steps", _L, low=0, only_if_read=True)
-    preheat_optimizer: str = _field(
-        "gd", "HRP preheat optimizer", _L, choices=_OPTIMIZERS, only_if_read=True
-    )
+    preheat_optimizer: str = _field("gd", "HRP preheat optimizer", _L, choices=_OPTIMIZERS, only_if_read=True)
     preheat_lr: float | None = _field(
-        None, "HRP preheat lr (default --lr)", _L, dynamic=True, low=0.0, default_from=lambda c: c.lr,
+        None,
+        "HRP preheat lr (default --lr)",
+        _L,
+        dynamic=True,
+        low=0.0,
+        default_from=lambda c: c.lr,
         only_if_read=True,
     )
     preheat_damping: float = _field(0.0, "HRP preheat damping", _L, dynamic=True, low=0.0, only_if_read=True)
@@ -257,11 +267,15 @@ class RunConfig:
         only_if_read=True,
     )
     scaling: str = _field(
-        "none", "scale s of the branch W0 + s A B: none, lora (alpha/r), rslora (alpha/sqrt r)", _L,
-        choices=SCALINGS, column=True,
+        "none",
+        "scale s of the branch W0 + s A B: none, lora (alpha/r), rslora (alpha/sqrt r)",
+        _L,
+        choices=SCALINGS,
+        column=True,
     )
-    lora_alpha: float = _field(8.0, "PEFT's lora_alpha (read when --scaling is not none)", _L, dynamic=True,
-                               low=0.0, strict=True)
+    lora_alpha: float = _field(
+        8.0, "PEFT's lora_alpha (read when --scaling is not none)", _L, dynamic=True, low=0.0, strict=True
+    )
     optimizer: str = _field("gd", "optimizer name(s) (comma list)", _T, choices=_OPTIMIZERS, column=True, cli_list=True)
     lr: float = _field(0.015625, "learning rate eta", _T, dynamic=True, low=0.0)
     damping: float = _field(0.0, "precgd damping lam", _T, dynamic=True, low=0.0)
@@ -271,7 +285,7 @@ class RunConfig:
     log_every: int = _field(10, "log the metrics every this many steps", _T, low=1)
     dtype: str = _field("float64", "floating-point type", _T, problem=True, choices=DTYPES, column=True)
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
     def resolved(self, name: str):

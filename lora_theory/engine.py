@@ -18,8 +18,9 @@ import collections
 import functools
 import itertools
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -211,9 +212,7 @@ def _train_from_config(
         A_basis=init.A_basis,
     )
     scale = lora_scale(config.scaling, values["lora_alpha"], config.rank)
-    return train(
-        problem, init, optimizer, steps=config.steps, log_every=config.log_every, observe=observe, scale=scale
-    )
+    return train(problem, init, optimizer, steps=config.steps, log_every=config.log_every, observe=observe, scale=scale)
 
 
 def split_run_key(key: jax.Array) -> jax.Array:
@@ -484,7 +483,9 @@ def seed_count(seeds: int | Sequence[int], seed: int = 0) -> int:
         if seed < 0:
             raise ConfigError(f"seed={seed} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
         if seed >= SEED_LIMIT:
-            raise ConfigError(f"seed={seed} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)")
+            raise ConfigError(
+                f"seed={seed} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)"
+            )
         if seed + seeds > SEED_LIMIT:
             raise ConfigError(
                 f"seeds={seeds} is invalid: seed + seeds must be at most 2**32 = {SEED_LIMIT} (the last seed, "
@@ -510,9 +511,13 @@ def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
     if not np.issubdtype(seed_list.dtype, np.integer):
         raise ConfigError(f"seeds={list(seeds)!r} is invalid: seeds must be integers")
     if np.any(seed_list < 0):
-        raise ConfigError(f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)")
+        raise ConfigError(
+            f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)"
+        )
     if np.any(seed_list >= SEED_LIMIT):
-        raise ConfigError(f"seed={int(seed_list.max())} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)")
+        raise ConfigError(
+            f"seed={int(seed_list.max())} is invalid: seeds must be < 2**32 (jax.random.key takes a 32-bit unsigned seed)"
+        )
     return seed_list
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -162,7 +162,9 @@ def method_optimizer(lr, *, precondition, adam, damping=0.0, lora: bool = True) 
     return optax.chain(*parts, maybe(standard_promotion(optax.scale_by_adam()), adam), optax.scale(-lr))
 
 
-def lora_init(layer: net.LayerProblem, name: str, setup: Setup, *, key: jax.Array) -> tuple[LoRAFactors, Float[Array, "d k"]]:
+def lora_init(
+    layer: net.LayerProblem, name: str, setup: Setup, *, key: jax.Array
+) -> tuple[LoRAFactors, Float[Array, "d k"]]:
     """One layer's LoRA init: (A_0, B_0) and the base weight W0 + offset (-A_0 B_0 for lora_ga and pissa).
 
     Args:
@@ -236,7 +238,7 @@ def update_alignments(W: net.Network, W0: net.Network, sub: _Subspaces) -> dict[
     NaN at step 0, where the update is 0 and its subspaces are undefined.
     """
     out = {}
-    for i, (w, w0) in enumerate(zip(W, W0), start=1):
+    for i, (w, w0) in enumerate(zip(W, W0, strict=True), start=1):
         U_G, V_G = sub.left[i - 1], sub.right[i - 1]
         U, V = _top(w - w0, U_G.shape[1])
         moved = jnp.sum((w - w0) ** 2) > 0
@@ -272,7 +274,7 @@ def observe(W: net.Network, W0: net.Network, W_ft: net.Network, data: net.Digits
         "dist_ft": jnp.sqrt(d1**2 + d2**2),
         "dist_ft_1": d1,
         "dist_ft_2": d2,
-        "dist_w0": jnp.sqrt(sum(jnp.sum((w - w0) ** 2) for w, w0 in zip(W, W0))),
+        "dist_w0": jnp.sqrt(sum(jnp.sum((w - w0) ** 2) for w, w0 in zip(W, W0, strict=True))),
     }
 
 
@@ -292,7 +294,9 @@ def lora_starts(layers, setup: Setup, *, key: jax.Array):
     """
     keys = jax.random.split(key, len(layers))
     names = dict.fromkeys(m.init for m in setup.lora_methods)  # ordered: the same program in every process
-    per_init = {name: [lora_init(layer, name, setup, key=k) for layer, k in zip(layers, keys)] for name in names}
+    per_init = {
+        name: [lora_init(layer, name, setup, key=k) for layer, k in zip(layers, keys, strict=True)] for name in names
+    }
     adapters = _stack([tuple(factors for factors, _ in per_init[m.init]) for m in setup.lora_methods])
     bases = _stack([net.Network(*(base for _, base in per_init[m.init])) for m in setup.lora_methods])
     return adapters, bases
@@ -317,7 +321,7 @@ def finetune_seed(data: net.DigitsData, setup: Setup, *, key: jax.Array) -> dict
     W0 = net.init_network(setup.hidden, key=key_net, dtype=dtype)
     W0 = net.pretrain(W0, data.pretrain_train, steps=setup.pretrain_steps, lr=setup.pretrain_lr)
     G = net.one_step_gradient(W0, data.finetune_train)
-    sub = _Subspaces(*zip(*(_top(g, setup.rank) for g in G)))
+    sub = _Subspaces(*zip(*(_top(g, setup.rank) for g in G), strict=True))
     full, lora = setup.full_methods, setup.lora_methods
     adapters, bases = lora_starts(net.layer_problems(W0, G), setup, key=key_lora)
     pre_bases = jax.vmap(lambda W1: data.finetune_train.X @ W1)(bases.W1)  # X W1_base, once
@@ -382,4 +386,3 @@ def finetune_seed(data: net.DigitsData, setup: Setup, *, key: jax.Array) -> dict
     for i, g in enumerate(G, start=1):
         out[f"singular_values_G_{i}"] = jnp.linalg.svd(g, compute_uv=False)[: setup.rank]
     return out
-

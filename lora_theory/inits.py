@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -94,7 +95,7 @@ class LoRAInit(NamedTuple):
     def factors(self) -> LoRAFactors:
         return LoRAFactors(self.A, self.B)
 
-    def with_offset(self) -> "LoRAInit":
+    def with_offset(self) -> LoRAInit:
         """This init with ``offset=None`` replaced by the rank-0 offset (shapes (d, 0), (0, k))."""
         return self if self.offset is not None else self._replace(offset=_no_offset(self.A, self.B))
 
@@ -154,9 +155,7 @@ def spectral_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def lora_one_init(
-    problem, rank: int, *, key: jax.Array | None = None, variant: str = "normalized", s=4.0
-) -> LoRAInit:
+def lora_one_init(problem, rank: int, *, key: jax.Array | None = None, variant: str = "normalized", s=4.0) -> LoRAInit:
     """The two scalings of LoRA-One's own code.
 
     * ``normalized`` (the paper's Algorithm 1 and its LLM code): S <- S / s_1, gamma = 1 / s,
@@ -455,8 +454,6 @@ def hrp_init_over_ranks(
     return jax.vmap(one)(masks)
 
 
-
-
 # ---------------------------------------------------------------------------------------------
 # the registry
 # ---------------------------------------------------------------------------------------------
@@ -623,6 +620,7 @@ _HRP_PARAMS = (
     "preheat_damping",
     "preheat_train_factors",
 )
+
 
 def _orthogonal_check(c: RunConfig):
     if c.rank % 2:

@@ -182,7 +182,9 @@ class ChunkLock:
             got = self._create()
         if got:
             self._stop = threading.Event()
-            threading.Thread(target=self._beat, args=(self._stop,), daemon=True, name=f"heartbeat {self.path.name}").start()
+            threading.Thread(
+                target=self._beat, args=(self._stop,), daemon=True, name=f"heartbeat {self.path.name}"
+            ).start()
         return got
 
     def _beat(self, stop: threading.Event) -> None:

@@ -71,7 +71,9 @@ def _problem_bytes(config: RunConfig, itemsize: int) -> tuple[int, int]:
     return held * itemsize, transient * itemsize
 
 
-def estimate_peak_bytes(config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False) -> MemoryEstimate:
+def estimate_peak_bytes(
+    config: RunConfig, n_seeds: int, n_grid: int = 1, *, per_run_problems: bool = False
+) -> MemoryEstimate:
     """The peak memory of ``simulate(config, seeds=n_seeds, sweep=<n_grid points>)``, estimated.
 
     Args:
@@ -187,4 +189,3 @@ def check_results_memory(jobs, n_seeds: int) -> int:
             "or fewer logged steps (--log-every); chunks (--chunk-seeds) bound the training's memory, not the table's"
         )
     return total
-

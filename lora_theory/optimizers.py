@@ -33,8 +33,9 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -233,7 +234,7 @@ def layerwise(transformation: optax.GradientTransformation) -> optax.GradientTra
 
     def update_fn(updates, state, params=None):
         layers = params if params is not None else (None,) * len(updates)
-        out = [transformation.update(u, s, p) for u, s, p in zip(updates, state, layers)]
+        out = [transformation.update(u, s, p) for u, s, p in zip(updates, state, layers, strict=True)]
         return tuple(u for u, _ in out), tuple(s for _, s in out)
 
     return optax.GradientTransformation(init_fn, update_fn)

@@ -18,8 +18,8 @@ Uses matplotlib's non-interactive Agg backend.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 

@@ -20,8 +20,9 @@ import platform
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jax
 import numpy as np
@@ -54,6 +55,7 @@ __all__ = [
     "write_results",
     "read_results",
 ]
+
 
 def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
     """Flatten a :class:`~lora_theory.engine.Batch` to one row per (seed, grid point, logged step).
@@ -221,13 +223,19 @@ def read_results(out_dir: str | os.PathLike, name: str) -> tuple[pd.DataFrame, d
     parquet_path, json_path = out_dir / f"{name}.parquet", out_dir / f"{name}.json"
     for path in (parquet_path, json_path):
         if not path.is_file():
-            raise ResultsError(f"{path}: no such results file (a results file is {name}.parquet with its sidecar {name}.json)")
+            raise ResultsError(
+                f"{path}: no such results file (a results file is {name}.parquet with its sidecar {name}.json)"
+            )
     try:
         metadata = json.loads(json_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ResultsError(f"{json_path}: not a readable JSON sidecar (truncated or corrupt: {_one_line(error)})") from None
+        raise ResultsError(
+            f"{json_path}: not a readable JSON sidecar (truncated or corrupt: {_one_line(error)})"
+        ) from None
     if not isinstance(metadata, dict):
-        raise ResultsError(f"{json_path}: not a results sidecar (a JSON object is expected, got {type(metadata).__name__})")
+        raise ResultsError(
+            f"{json_path}: not a results sidecar (a JSON object is expected, got {type(metadata).__name__})"
+        )
     version = metadata.get("schema_version", 1)  # no key: written before versioning, version 1's layout
     if isinstance(version, bool) or version not in _READABLE_VERSIONS:
         from . import __version__

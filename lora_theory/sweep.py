@@ -36,8 +36,9 @@ import shutil
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -59,6 +60,7 @@ POLL_S = 0.25
 class SweepError(RuntimeError):
     """Some chunks of a sweep failed in their workers (the others are saved: re-run to redo them)."""
 
+
 #: one job of a sweep: (constant columns added to its rows, config, sweep of dynamic fields).
 SweepJob = tuple[Mapping[str, Any], RunConfig, Mapping[str, Sequence[float]]]
 
@@ -79,7 +81,11 @@ def sweep_fingerprint(jobs: Sequence[SweepJob], seeds: Sequence[int], chunk_seed
     """A short hash of everything that determines a sweep's results."""
     payload = {
         "jobs": [
-            {"columns": dict(columns), "config": config.to_dict(), "sweep": {k: list(map(float, v)) for k, v in sweep.items()}}
+            {
+                "columns": dict(columns),
+                "config": config.to_dict(),
+                "sweep": {k: list(map(float, v)) for k, v in sweep.items()},
+            }
             for columns, config, sweep in jobs
         ],
         "seeds": [int(s) for s in seeds],
@@ -183,8 +189,12 @@ def run_sweep(
         raise ConfigError("mesh is invalid with an executor: a Mesh cannot be sent to workers (pass 'auto' or None)")
     if executor is None:
         for _, config, job_sweep in jobs:
-            check_memory(config, min(chunk_seeds, n_seeds), grid_size(job_sweep),
-                         per_run_problems=_per_run_problems(config, tuple(job_sweep)))
+            check_memory(
+                config,
+                min(chunk_seeds, n_seeds),
+                grid_size(job_sweep),
+                per_run_problems=_per_run_problems(config, tuple(job_sweep)),
+            )
     check_results_memory([(config, grid_size(job_sweep)) for _, config, job_sweep in jobs], n_seeds)
     seed_list = seed_array(seeds, seed)
     fingerprint = sweep_fingerprint(jobs, seed_list, chunk_seeds)
@@ -201,8 +211,18 @@ def run_sweep(
 
     x64, cache_dir = bool(jax.config.jax_enable_x64), jax.config.jax_compilation_cache_dir
     tasks = {
-        key: ChunkTask(jobs[key[0]][1], dict(jobs[key[0]][2]), dict(jobs[key[0]][0]), chunks[key[1]], chunk_seeds,
-                       str(paths[key]), mesh, x64, cache_dir, stale_after)
+        key: ChunkTask(
+            jobs[key[0]][1],
+            dict(jobs[key[0]][2]),
+            dict(jobs[key[0]][0]),
+            chunks[key[1]],
+            chunk_seeds,
+            str(paths[key]),
+            mesh,
+            x64,
+            cache_dir,
+            stale_after,
+        )
         for key in plan
     }
     runs_of = {key: chunks[key[1]].size * grid_size(jobs[key[0]][2]) for key in plan}

@@ -85,8 +85,30 @@ sys.exit(code)
 """
 
 _TINY_TRAIN = [
-    "train", "--d", "6", "--k", "5", "--r-star", "2", "--rank", "2", "--n-samples", "40", "--init", "spectral",
-    "--optimizer", "precgd", "--lr", "0.5", "--steps", "20", "--log-every", "5", "--seeds", "2", "--quiet",
+    "train",
+    "--d",
+    "6",
+    "--k",
+    "5",
+    "--r-star",
+    "2",
+    "--rank",
+    "2",
+    "--n-samples",
+    "40",
+    "--init",
+    "spectral",
+    "--optimizer",
+    "precgd",
+    "--lr",
+    "0.5",
+    "--steps",
+    "20",
+    "--log-every",
+    "5",
+    "--seeds",
+    "2",
+    "--quiet",
 ]
 
 
@@ -94,7 +116,10 @@ def _train_counting(cache_dir: Path, out: Path) -> dict:
     env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(cache_dir))
     proc = subprocess.run(
         [sys.executable, "-c", _COUNTING_CLI, *_TINY_TRAIN, "--out", str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("COUNTS "))

@@ -14,14 +14,13 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import linear_problem
 
 import lora_theory as lt
 from lora_theory import claims, theory
-from lora_theory.theory import linear as linear_theory
 from lora_theory.claims import claim1, claim2, claim3, claim5, claim7, claim8
 from lora_theory.cli import main
-
-from helpers import linear_problem
+from lora_theory.theory import linear as linear_theory
 
 
 def _verdicts(rows):
@@ -70,7 +69,9 @@ def test_unknown_claim_size_or_parameter_is_rejected():
 
 
 def test_theory_formulas_on_known_values():
-    assert float(theory.alignment_time_bound(100, 0.1, 1 / 64, 1.0)) == pytest.approx(math.log(100) / math.log1p(1 / 64))
+    assert float(theory.alignment_time_bound(100, 0.1, 1 / 64, 1.0)) == pytest.approx(
+        math.log(100) / math.log1p(1 / 64)
+    )
     assert float(theory.escape_time_slope(0.5, 0.2)) == pytest.approx(0.5 / math.log1p(0.1))
     assert float(theory.precgd_rate(0.5)) == pytest.approx(0.25)
     assert float(theory.gd_rate(0.5, 0.1)) == pytest.approx(0.9025)
@@ -145,8 +146,11 @@ def test_report_and_explore_rows_never_pass_as_verdicts_and_kinds_are_checked():
 
 
 def test_coverage_lists_every_statement_with_its_rows_and_flags_unverified_ones():
-    rows = [claims.at_most("1", "c", [0.1], 0.3), claims.at_most("1", "d", [0.5], 0.3, statement="HRP H1"),
-            claims.explore("1", "e", [1.0], statement="LoRA-One Thm 4.2")]
+    rows = [
+        claims.at_most("1", "c", [0.1], 0.3),
+        claims.at_most("1", "d", [0.5], 0.3, statement="HRP H1"),
+        claims.explore("1", "e", [1.0], statement="LoRA-One Thm 4.2"),
+    ]
     run = claims.ClaimRun(claims.get_claim("1"), {}, {}, claims.label_rows(claims.get_claim("1"), rows), 0.0)
     table = {rec["statement"]: rec for rec in claims.coverage([run])}
     assert set(table) == {s.id for s in claims.STATEMENTS}
@@ -188,10 +192,24 @@ def _claims_observe(problem, objective, factors):
         ("random", "gd", "B", "population"),  # A frozen, B_0 = 0
     ],
 )
-def test_claims_observables_through_train_equal_the_engine_metrics_through_simulate(name, optimizer, train_factors, model):
+def test_claims_observables_through_train_equal_the_engine_metrics_through_simulate(
+    name, optimizer, train_factors, model
+):
     config = lt.RunConfig(
-        model=model, d=9, k=7, r_star=2, rank=3, n_samples=60, init=name, alpha=0.3, optimizer=optimizer,
-        lr=0.2, damping=1e-3, train_factors=train_factors, steps=100, log_every=5,
+        model=model,
+        d=9,
+        k=7,
+        r_star=2,
+        rank=3,
+        n_samples=60,
+        init=name,
+        alpha=0.3,
+        optimizer=optimizer,
+        lr=0.2,
+        damping=1e-3,
+        train_factors=train_factors,
+        steps=100,
+        log_every=5,
     )
     reference = lt.simulate(config, seeds=[3], mesh=None).trajectory
     reference = jax.tree.map(lambda x: np.asarray(x)[0, 0], reference)
@@ -206,7 +224,7 @@ def test_claims_observables_through_train_equal_the_engine_metrics_through_simul
         # NaN in both where the factor has rank < r_star, e.g. B_0 = 0)
         atol = 1e-12 if key.startswith("align") else 1e-14
         np.testing.assert_allclose(np.asarray(value), expected, rtol=1e-9, atol=atol, err_msg=key)
-    for got, want in zip(traj.final, reference.final):
+    for got, want in zip(traj.final, reference.final, strict=True):
         np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-15)
     # claim 7's observe carries the risk, so the engine fits the same rate from it
     rate = lt.train(problem, init, opt, steps=100, log_every=5, observe=claim7.observe).rate
@@ -274,15 +292,33 @@ def test_claim2_padding_and_masked_columns_are_exact():
     """A zero-padded d and zero columns of A_0 give the runs of the smaller problem and the smaller rank."""
     from lora_theory.inits import random_init
 
-    p = claims.resolve_params(claims.get_claim("2"), "quick", ds=(12,), kappas=(1.5,), alpha2s=(1e-4,), etas=(1 / 8,),
-                              explore_ranks=(4,), explore_alpha2s=(1e-4,), steps=40, log_every=4, seeds=1)
+    p = claims.resolve_params(
+        claims.get_claim("2"),
+        "quick",
+        ds=(12,),
+        kappas=(1.5,),
+        alpha2s=(1e-4,),
+        etas=(1 / 8,),
+        explore_ranks=(4,),
+        explore_alpha2s=(1e-4,),
+        steps=40,
+        log_every=4,
+        seeds=1,
+    )
     padded = claim2.measure({**p, "ds": (12, 20), "pad_ds": True})
     alone = claim2.measure({**p, "pad_ds": False})
     np.testing.assert_allclose(padded["align_A_G"][:, :1], alone["align_A_G"], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(padded["risk"][:, :1], alone["risk"], rtol=1e-9, atol=1e-15)
     # the rank-4 run (columns 5..8 of A_0 zero) is GD at rank 4 from the first 4 columns
-    problem = lt.make_linear_problem(12, 12, 4, 16 * 12, lt.target_spectrum(4, 1.5, 1.0, jnp.float64), 0.0,
-                                     key=lt.split_run_key(jax.random.key(0))[0])
+    problem = lt.make_linear_problem(
+        12,
+        12,
+        4,
+        16 * 12,
+        lt.target_spectrum(4, 1.5, 1.0, jnp.float64),
+        0.0,
+        key=lt.split_run_key(jax.random.key(0))[0],
+    )
     A0 = 1e-2 * random_init(problem, 8, key=lt.split_run_key(jax.random.key(0))[1], alpha=1.0).A[:, :4]
     init = lt.LoRAInit(A0, jnp.zeros((4, 12)))
     traj = lt.train(problem, init, lt.gd(1 / 8), steps=40, log_every=4, observe=claim2.observe)
@@ -295,7 +331,8 @@ def test_thm32_formulas_on_known_values():
     assert alpha == pytest.approx(0.5**1.5 * 0.125 * 2.0)
     assert float(linear_theory.thm32_theta(alpha, 16, 1.0, 4.0)) == pytest.approx(0.5)
     assert float(linear_theory.thm32_theta(2 * alpha, 16, 2.0, 4.0, constant=2.0)) == pytest.approx(
-        float(linear_theory.thm32_theta(alpha, 16, 2.0, 4.0)))
+        float(linear_theory.thm32_theta(alpha, 16, 2.0, 4.0))
+    )
     assert float(linear_theory.thm32_alpha_exponent(2.0)) == pytest.approx(1 / 6)
     # the suite's law: 1/(2k + 1) with k = ln(1 + eta s_1)/ln(1 + eta s_r*); k = 1 gives Thm 3.2's 1/3
     assert float(linear_theory.power_iteration_alpha_exponent(0.1, 1.0, 1.0)) == pytest.approx(1 / 3)
@@ -381,7 +418,10 @@ def test_claim4_linearised_precgd_is_the_population_law_at_sigma_identity_and_it
     X = jax.random.normal(jax.random.key(2), (200, d), jnp.float64)
     S = X.T @ X / 200
     # an error in the tangent space, iterated by E' = E - eta (S E P_V + P_U S E)
-    E = U @ jax.random.normal(jax.random.key(3), (r, k), jnp.float64) + jax.random.normal(jax.random.key(4), (d, r)) @ V.T
+    E = (
+        U @ jax.random.normal(jax.random.key(3), (r, k), jnp.float64)
+        + jax.random.normal(jax.random.key(4), (d, r)) @ V.T
+    )
     closed = np.asarray(precgd_linearised_risk(0.5, S, U, V, E, 60))
     PU, PV, brute = U @ U.T, V @ V.T, []
     for _ in range(61):
@@ -401,17 +441,39 @@ def test_claim4_lanes_are_the_runs_they_stand_for():
 
     keys, kappas = claims._common.seed_keys([0, 1]), jnp.asarray([1.0, 100.0])
     for optimizer, lam in (("precgd", 1e-300), ("gd", 0.0)):
-        wide = claim4.compute(keys, kappas, jnp.asarray([1.0]), jnp.asarray([lam]), jnp.asarray(0.5),
-                              shape=(10, 10, 2, 4, 160, 40), optimizer=optimizer)[0][0]
-        narrow = claim4.compute(keys, kappas, jnp.asarray([1.0]), jnp.asarray([0.0]), jnp.asarray(0.5),
-                                shape=(10, 10, 2, 2, 160, 40), optimizer=optimizer)[0][0]
+        wide = claim4.compute(
+            keys,
+            kappas,
+            jnp.asarray([1.0]),
+            jnp.asarray([lam]),
+            jnp.asarray(0.5),
+            shape=(10, 10, 2, 4, 160, 40),
+            optimizer=optimizer,
+        )[0][0]
+        narrow = claim4.compute(
+            keys,
+            kappas,
+            jnp.asarray([1.0]),
+            jnp.asarray([0.0]),
+            jnp.asarray(0.5),
+            shape=(10, 10, 2, 2, 160, 40),
+            optimizer=optimizer,
+        )[0][0]
         # to rounding: the runs differ in the order of the sums in A B (XLA), so ||A B - dW||_F, i.e.
         # sqrt(2 risk), agrees to a few ulps of ||dW|| = O(1) at every step (measured: <= 3e-16)
-        np.testing.assert_allclose(np.sqrt(2 * np.asarray(wide)), np.sqrt(2 * np.asarray(narrow)), rtol=0, atol=1e-14,
-                                   err_msg=optimizer)
+        np.testing.assert_allclose(
+            np.sqrt(2 * np.asarray(wide)), np.sqrt(2 * np.asarray(narrow)), rtol=0, atol=1e-14, err_msg=optimizer
+        )
     # and with lam = 0 the over-ranked precgd run is not finite (the preconditioner is singular)
-    zero = claim4.compute(keys, kappas, jnp.asarray([1.0]), jnp.asarray([0.0]), jnp.asarray(0.5),
-                          shape=(10, 10, 2, 4, 160, 40), optimizer="precgd")[0][0]
+    zero = claim4.compute(
+        keys,
+        kappas,
+        jnp.asarray([1.0]),
+        jnp.asarray([0.0]),
+        jnp.asarray(0.5),
+        shape=(10, 10, 2, 4, 160, 40),
+        optimizer="precgd",
+    )[0][0]
     assert not np.isfinite(np.asarray(zero)[..., 1]).any()
 
 
@@ -493,7 +555,13 @@ def test_claim7_quick_passes_and_each_verdict_row_fails_with_a_wrong_prediction_
     # a rate faster than the measured 0.75 (1 - 0.6 eta instead of 1 - eta/4): both envelopes are exceeded
     assert _verdicts(_rejudge(run, predicted_error_rate=0.7)) == ["FAIL", "FAIL", "PASS", "PASS", "PASS"]
     # a kappa-dependent claim (gd's law, 1 - rate ~ 1/kappa) is not what precgd does
-    assert _verdicts(_rejudge(run, kappa_exponent=theory.GD_RATE_KAPPA_EXPONENT)) == ["PASS", "PASS", "FAIL", "PASS", "PASS"]
+    assert _verdicts(_rejudge(run, kappa_exponent=theory.GD_RATE_KAPPA_EXPONENT)) == [
+        "PASS",
+        "PASS",
+        "FAIL",
+        "PASS",
+        "PASS",
+    ]
     # the population limit: the theorem's bound 1 - eta/4 is not it, nor a curvature 4% off 1/2
     for wrong in (lt.relu_precgd_rate_bound(0.5), 0.76):
         assert _verdicts(_rejudge(run, predicted_population_rate=wrong)) == ["PASS", "PASS", "PASS", "FAIL", "PASS"]
@@ -590,8 +658,12 @@ def test_verify_cli_prints_writes_and_exits_nonzero_on_failure(tmp_path, capsys,
     assert list(df["row"]) == ["1.1", "1.2"] and list(df["statement"]) == ["LoRA-One Thm 3.1"] * 2
     # the coverage table: one line per statement of THEOREMS.md, Thm 3.1 checked by row 1.1
     coverage_text = out.split("coverage:")[1]
-    assert len([line for line in coverage_text.splitlines() if line.startswith(("LoRA-One", "HRP"))]) == len(claims.STATEMENTS)
-    assert any(line.startswith("LoRA-One Thm 3.1") and "PASS" in line and "1.1" in line for line in coverage_text.splitlines())
+    assert len([line for line in coverage_text.splitlines() if line.startswith(("LoRA-One", "HRP"))]) == len(
+        claims.STATEMENTS
+    )
+    assert any(
+        line.startswith("LoRA-One Thm 3.1") and "PASS" in line and "1.1" in line for line in coverage_text.splitlines()
+    )
     meta = json.loads((tmp_path / "verify_quick.json").read_text())
     assert meta["passed"] is True and meta["size"] == "quick" and "jax_version" in meta
     assert {rec["statement"] for rec in meta["coverage"]} == {s.id for s in claims.STATEMENTS}

@@ -132,7 +132,9 @@ def _step_zero_alignment(key, kappa, *, shape, name):
 
 @settings(max_examples=10)
 @given(
-    shape_and_name=st.sampled_from([((10, 8, 2, 2), "spectral"), ((9, 12, 3, 5), "oracle"), ((9, 12, 3, 5), "spectral")]),
+    shape_and_name=st.sampled_from(
+        [((10, 8, 2, 2), "spectral"), ((9, 12, 3, 5), "oracle"), ((9, 12, 3, 5), "spectral")]
+    ),
     kappa=KAPPAS,
     seed=SEEDS,
 )
@@ -167,7 +169,9 @@ def _train_B_only(key, kappa, condition, *, shape, steps):
     seed=SEEDS,
 )
 def test_asymmetric_lora_converges_to_the_projection_P_A_M_for_any_frozen_A(shape, kappa, condition, seed):
-    AB, limit, M = _train_B_only(jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(condition), shape=shape, steps=4000)
+    AB, limit, M = _train_B_only(
+        jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(condition), shape=shape, steps=4000
+    )
     # P_A M: the projection onto span(A) on the left (the frozen factor is A, d x r, so n = d)
     assert np.linalg.norm(np.asarray(AB - limit)) <= 1e-8 * np.linalg.norm(np.asarray(M))
     # ... which is not M itself (rank M > r): the limit is a projection, not the target
@@ -194,7 +198,9 @@ def test_oracle_directions_reach_the_eckart_young_optimum(shape, kappa, seed):
     assert abs(loss[-1] - optimum) <= 1e-10 * optimum
     # exponentially fast: the excess loss contracts by exactly (1 - eta c^2)^2 = 1/4 per step
     excess = loss[:10] - optimum  # (later steps reach the rounding floor of the excess)
-    np.testing.assert_allclose(excess[1:] / excess[:-1], float(theory.frozen_orthonormal_factor_rate(0.5, 1.0)), rtol=1e-6)
+    np.testing.assert_allclose(
+        excess[1:] / excess[:-1], float(theory.frozen_orthonormal_factor_rate(0.5, 1.0)), rtol=1e-6
+    )
 
 
 @functools.partial(jax.jit, static_argnames=("shape",))
@@ -206,8 +212,16 @@ def _hrp_asymmetric_end_points(key, kappa, *, shape):
     s = lt.target_spectrum(m, kappa, 1.0, jnp.float64)
     problem = lt.make_population_problem(d, k, m, s, key=key)
     alpha = 1.0 / np.sqrt(d)
-    common = dict(rank=rank, key=key, alpha=alpha, preheat_steps=3, preheat_optimizer="precgd", preheat_lr=1.0,
-                  preheat_damping=1e-13, preheat_train_factors="B")
+    common = dict(
+        rank=rank,
+        key=key,
+        alpha=alpha,
+        preheat_steps=3,
+        preheat_optimizer="precgd",
+        preheat_lr=1.0,
+        preheat_damping=1e-13,
+        preheat_train_factors="B",
+    )
     at_r = lt.initialise(problem, "hrp", preheat_rank=rank, **common).A
     at_n = lt.initialise(problem, "hrp", preheat_rank=d, **common).A
     gaussian = lt.initialise(problem, "random", rank=rank, key=key, alpha=alpha).A  # the p = r preheat's start
@@ -233,7 +247,9 @@ def test_ky_fan_bound_is_an_equality_by_construction_at_p_equal_r_and_p_equal_n(
     assert float(at_r) == pytest.approx(float(gaussian), rel=1e-9)
     assert float(at_n) == pytest.approx(float(optimum), rel=1e-9)
     total = float(jnp.sum(s**2))
-    assert float(theory.hrp_loss_bound(s, rank, rank, d)) == pytest.approx(float(theory.random_frozen_factor_loss(total, rank, d)), rel=1e-12)
+    assert float(theory.hrp_loss_bound(s, rank, rank, d)) == pytest.approx(
+        float(theory.random_frozen_factor_loss(total, rank, d)), rel=1e-12
+    )
     assert float(theory.hrp_loss_bound(s, rank, d, d)) == pytest.approx(float(optimum), rel=1e-12)
 
 
@@ -263,8 +279,13 @@ def test_classic_wise_init_rate_matches_the_scalar_gd_map_to_second_order(eta, c
         assert abs(fitted - first) <= 0.04 * eta**2, (s, fitted, first)
         assert abs(fitted - flow) >= 3 * abs(fitted - first), (s, fitted, first, flow)
     if eta == 0.1 and c_sq == 1.0:  # the numbers claim 6's wise_rate_tol rests on
-        assert max(abs(_scalar_mode_rate(s, 1.0, 0.1) - float(theory.classic_wise_init_rate(0.1, 1.0, s)))
-                   for s in (1.0, 0.8, 0.64, 0.5)) <= 3e-4
+        assert (
+            max(
+                abs(_scalar_mode_rate(s, 1.0, 0.1) - float(theory.classic_wise_init_rate(0.1, 1.0, s)))
+                for s in (1.0, 0.8, 0.64, 0.5)
+            )
+            <= 3e-4
+        )
     with pytest.raises(ValueError, match="order"):
         theory.classic_wise_init_rate(eta, c_sq, 1.0, order=2)
 
@@ -296,7 +317,9 @@ def _precgd_near_optimum(key, kappa, eta, delta, *, shape):
     seed=SEEDS,
 )
 def test_precgd_contracts_the_risk_by_the_predicted_factor_near_the_optimum(shape, kappa, eta, seed):
-    risk = np.asarray(_precgd_near_optimum(jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(eta), jnp.asarray(1e-6), shape=shape))
+    risk = np.asarray(
+        _precgd_near_optimum(jax.random.key(seed), jnp.asarray(kappa), jnp.asarray(eta), jnp.asarray(1e-6), shape=shape)
+    )
     ratios = risk[1:] / risk[:-1]
     predicted = float(theory.precgd_rate(eta))
     # first order in the error: every step contracts at least by (1 - eta)^2, whatever kappa
@@ -319,8 +342,17 @@ def _hrp_final_losses(keys, kappa, *, shape):
         s = lt.target_spectrum(r_star, kappa, 1.0, jnp.float64)
         problem = lt.make_population_problem(d, k, r_star, s, key=key_problem)
         init = lt.initialise(
-            problem, "hrp", rank=rank, key=key_init, alpha=1.0 / np.sqrt(d), preheat_rank=p, preheat_steps=3,
-            preheat_optimizer="precgd", preheat_lr=1.0, preheat_damping=1e-13, preheat_train_factors="B",
+            problem,
+            "hrp",
+            rank=rank,
+            key=key_init,
+            alpha=1.0 / np.sqrt(d),
+            preheat_rank=p,
+            preheat_steps=3,
+            preheat_optimizer="precgd",
+            preheat_lr=1.0,
+            preheat_damping=1e-13,
+            preheat_train_factors="B",
         )
         opt = lt.optimizer_from_config("gd", lr=0.5, train_factors="B")
         loss = lt.train(problem, init, opt, steps=100, log_every=100, observe=risk).metrics

@@ -6,16 +6,41 @@ import pandas as pd
 import pytest
 
 import lora_theory as lt
-
 from lora_theory.cli import main
 
 
 def test_train_writes_results_and_summary(tmp_path, capsys):
     code = main(
         [
-            "train", "--model", "linear", "--d", "10", "--k", "8", "--r-star", "2", "--rank", "4",
-            "--n-samples", "80", "--init", "random,spectral", "--alpha", "0.01,1", "--optimizer", "gd",
-            "--lr", "0.05", "--steps", "30", "--log-every", "10", "--seeds", "3", "--out", str(tmp_path),
+            "train",
+            "--model",
+            "linear",
+            "--d",
+            "10",
+            "--k",
+            "8",
+            "--r-star",
+            "2",
+            "--rank",
+            "4",
+            "--n-samples",
+            "80",
+            "--init",
+            "random,spectral",
+            "--alpha",
+            "0.01,1",
+            "--optimizer",
+            "gd",
+            "--lr",
+            "0.05",
+            "--steps",
+            "30",
+            "--log-every",
+            "10",
+            "--seeds",
+            "3",
+            "--out",
+            str(tmp_path),
         ]
     )
     assert code == 0
@@ -23,7 +48,20 @@ def test_train_writes_results_and_summary(tmp_path, capsys):
     assert "spectral" in out and "align_A_G_mean" in out and "risk_mean" in out
     df = pd.read_parquet(tmp_path / "train.parquet")
     assert len(df) == 2 * 2 * 3 * 4  # inits x alphas x seeds x logged steps
-    for column in ["init", "alpha", "seed", "step", "risk", "rel_err", "align_A_G", "align_B_dW", "sv_1", "sv_4", "rate", "diverged"]:
+    for column in [
+        "init",
+        "alpha",
+        "seed",
+        "step",
+        "risk",
+        "rel_err",
+        "align_A_G",
+        "align_B_dW",
+        "sv_1",
+        "sv_4",
+        "rate",
+        "diverged",
+    ]:
         assert column in df.columns
     meta = json.loads((tmp_path / "train.json").read_text())
     for field in ["jax_version", "git_commit", "devices", "wall_time_s", "configs", "lora_theory_version"]:
@@ -51,8 +89,21 @@ def test_train_flags_are_generated_from_the_config_metadata():
             assert value == (None if default is None else [default]), name
         else:
             assert value == default, name
-    args = build_parser().parse_args(["train", "--r-star", "3", "--alpha", "1,0.1", "--init", "random,spectral",
-                                      "--singular-values", "2,1", "--preheat-lr", "0.2"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--r-star",
+            "3",
+            "--alpha",
+            "1,0.1",
+            "--init",
+            "random,spectral",
+            "--singular-values",
+            "2,1",
+            "--preheat-lr",
+            "0.2",
+        ]
+    )
     from lora_theory.cli.train import _configs_from_args
 
     configs, sweep = _configs_from_args(args)
@@ -111,11 +162,13 @@ def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, n
 
 @pytest.mark.parametrize(
     "flags,start",
-    [(["--d", "x"], "lora-theory train: error: argument --d: invalid int value: 'x'"),
-     (["--lr", ","], "lora-theory train: error: argument --lr: expected a number"),
-     (["--init", ","], "lora-theory train: error: argument --init: expected a name"),
-     (["--executor", "dask"], "lora-theory train: error: argument --executor: invalid choice: 'dask'"),
-     (["--bogus", "1"], "lora-theory: error: unrecognized arguments: --bogus 1")],
+    [
+        (["--d", "x"], "lora-theory train: error: argument --d: invalid int value: 'x'"),
+        (["--lr", ","], "lora-theory train: error: argument --lr: expected a number"),
+        (["--init", ","], "lora-theory train: error: argument --init: expected a name"),
+        (["--executor", "dask"], "lora-theory train: error: argument --executor: invalid choice: 'dask'"),
+        (["--bogus", "1"], "lora-theory: error: unrecognized arguments: --bogus 1"),
+    ],
 )
 def test_argparse_errors_are_one_line_too(flags, start, tmp_path, capsys):
     """argparse's errors: one line naming the flag, exit code 2, not the command's whole usage."""
@@ -133,7 +186,20 @@ def test_simulate_rejects_a_negative_seed():
 
 def test_a_sweep_too_large_for_memory_is_refused_before_compiling_with_the_estimate(tmp_path, capsys):
     before = lt.TRACE_COUNTS["simulate"]
-    flags = ["train", "--d", "100000", "--k", "100000", "--steps", "3", "--seeds", "2", "--quiet", "--out", str(tmp_path)]
+    flags = [
+        "train",
+        "--d",
+        "100000",
+        "--k",
+        "100000",
+        "--steps",
+        "3",
+        "--seeds",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(flags) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lora-theory: error: memory:"), err
@@ -147,7 +213,9 @@ def test_memory_estimate_scales_with_seeds_problem_size_dtype_and_logged_steps()
     config = lt.RunConfig(d=200, k=100, n_samples=3200, steps=100, log_every=1)
     one, ten = estimate_peak_bytes(config, 1), estimate_peak_bytes(config, 10)
     assert ten.problems > 9 * (one.problems - estimate_peak_bytes(config, 0).problems)
-    assert estimate_peak_bytes(config.replace(dtype="float32"), 10).problems * 2 == pytest.approx(ten.problems, rel=0.01)
+    assert estimate_peak_bytes(config.replace(dtype="float32"), 10).problems * 2 == pytest.approx(
+        ten.problems, rel=0.01
+    )
     assert estimate_peak_bytes(config.replace(log_every=10), 10).logged < ten.logged / 5
 
 
@@ -155,10 +223,40 @@ def test_train_with_the_practical_init_flags(tmp_path, capsys):
     """--init pissa with --target-subspace, --target-angle, --scaling, --lora-alpha and --lr-ratio (swept)."""
     code = main(
         [
-            "train", "--d", "10", "--k", "8", "--r-star", "2", "--rank", "4", "--n-samples", "80",
-            "--init", "pissa", "--target-subspace", "top", "--target-angle", "0,0.5",
-            "--scaling", "rslora", "--lora-alpha", "2", "--lr-ratio", "1,4", "--lr", "0.02", "--steps", "20",
-            "--log-every", "10", "--seeds", "2", "--quiet", "--out", str(tmp_path),
+            "train",
+            "--d",
+            "10",
+            "--k",
+            "8",
+            "--r-star",
+            "2",
+            "--rank",
+            "4",
+            "--n-samples",
+            "80",
+            "--init",
+            "pissa",
+            "--target-subspace",
+            "top",
+            "--target-angle",
+            "0,0.5",
+            "--scaling",
+            "rslora",
+            "--lora-alpha",
+            "2",
+            "--lr-ratio",
+            "1,4",
+            "--lr",
+            "0.02",
+            "--steps",
+            "20",
+            "--log-every",
+            "10",
+            "--seeds",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path),
         ]
     )
     assert code == 0
@@ -172,8 +270,28 @@ def test_train_with_the_practical_init_flags(tmp_path, capsys):
 
 def test_a_sweeps_whole_results_table_is_checked_against_memory(tmp_path, capsys):
     """Chunks bound the training's memory, not the table the sweep ends with: that is checked too."""
-    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "100000", "--log-every", "1",
-             "--seeds", "100000", "--chunk-seeds", "10", "--quiet", "--out", str(tmp_path)]
+    flags = [
+        "train",
+        "--d",
+        "8",
+        "--k",
+        "6",
+        "--r-star",
+        "2",
+        "--rank",
+        "2",
+        "--steps",
+        "100000",
+        "--log-every",
+        "1",
+        "--seeds",
+        "100000",
+        "--chunk-seeds",
+        "10",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
     assert main(flags) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: the results table of 100000 runs"), err
@@ -182,15 +300,35 @@ def test_a_sweeps_whole_results_table_is_checked_against_memory(tmp_path, capsys
 
 def test_a_process_pools_memory_check_counts_every_worker(tmp_path, capsys, monkeypatch):
     import lora_theory.memory as memory
-    from lora_theory.cli.train import _configs_from_args
     from lora_theory.cli import build_parser
+    from lora_theory.cli.train import _configs_from_args
 
-    flags = ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--steps", "3", "--seeds", "8",
-             "--chunk-seeds", "2", "--quiet", "--out", str(tmp_path)]
+    flags = [
+        "train",
+        "--d",
+        "8",
+        "--k",
+        "6",
+        "--r-star",
+        "2",
+        "--rank",
+        "2",
+        "--steps",
+        "3",
+        "--seeds",
+        "8",
+        "--chunk-seeds",
+        "2",
+        "--quiet",
+        "--out",
+        str(tmp_path),
+    ]
     (config,), _ = _configs_from_args(build_parser().parse_args(flags))
     one_chunk = memory.estimate_peak_bytes(config, 2).total
     monkeypatch.setattr(memory, "available_bytes", lambda: int(2.5 * one_chunk))  # room for 2 chunks at once
     assert main([*flags, "--executor", "processes", "--workers", "3"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: 3 workers at once, each with 2 seed(s)"), err
+    assert len(err) == 1 and err[0].startswith("lora-theory: error: memory: 3 workers at once, each with 2 seed(s)"), (
+        err
+    )
     assert "fewer --workers" in err[0]

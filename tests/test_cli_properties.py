@@ -35,8 +35,23 @@ import lora_theory as lt
 from lora_theory import engine
 from lora_theory.cli import build_parser, main
 
-BASE = ["train", "--d", "6", "--k", "5", "--r-star", "2", "--rank", "2", "--steps", "2", "--log-every", "1",
-        "--seeds", "1"]
+BASE = [
+    "train",
+    "--d",
+    "6",
+    "--k",
+    "5",
+    "--r-star",
+    "2",
+    "--rank",
+    "2",
+    "--steps",
+    "2",
+    "--log-every",
+    "1",
+    "--seeds",
+    "1",
+]
 
 WRONG_INT = ["abc", "1.5", "", "nan", "1e3", "0x10", "2,3"]
 WRONG_FLOAT = ["abc", "", ",", "1,,x", "0.1;0.2", "--"]
@@ -112,15 +127,33 @@ FLAGS = {
     "--submitit-option": {"good": [], "bad": ["slurm_account=abc", "novalue", "=1"], "wrong": []},
 }
 #: the slow variant's valid sizes (each a program of its own): the CI size keeps the base's.
-SLOW_FLAGS = {**FLAGS, **{flag: {**FLAGS[flag], "good": good} for flag, good in {
-    "--d": ["6", "4", "8"], "--k": ["5", "4", "8"], "--r-star": ["2", "1", "3"], "--rank": ["2", "1", "3", "4"],
-    "--n-samples": ["12", "1", "30"], "--steps": ["2", "0", "3"], "--log-every": ["1", "2", "5"],
-    "--preheat-rank": ["2", "4", "5"], "--preheat-steps": ["0", "1", "2"], "--chunk-seeds": ["1", "2"],
-}.items()}}
+SLOW_FLAGS = {
+    **FLAGS,
+    **{
+        flag: {**FLAGS[flag], "good": good}
+        for flag, good in {
+            "--d": ["6", "4", "8"],
+            "--k": ["5", "4", "8"],
+            "--r-star": ["2", "1", "3"],
+            "--rank": ["2", "1", "3", "4"],
+            "--n-samples": ["12", "1", "30"],
+            "--steps": ["2", "0", "3"],
+            "--log-every": ["1", "2", "5"],
+            "--preheat-rank": ["2", "4", "5"],
+            "--preheat-steps": ["0", "1", "2"],
+            "--chunk-seeds": ["1", "2"],
+        }.items()
+    },
+}
 
 #: with --executor submitit, these make the command an error before any job starts.
-SUBMITIT_ERRORS = [["--submitit-option", "novalue"], ["--slurm-time", "0"], ["--slurm-mem-gb", "nan"],
-                   ["--submitit-folder", "/proc/lora_theory_forbidden"], ["--submitit-option", "bogus=1"]]
+SUBMITIT_ERRORS = [
+    ["--submitit-option", "novalue"],
+    ["--slurm-time", "0"],
+    ["--slurm-mem-gb", "nan"],
+    ["--submitit-folder", "/proc/lora_theory_forbidden"],
+    ["--submitit-option", "bogus=1"],
+]
 
 STATIC = {
     "--model": list(lt.MODELS),
@@ -139,7 +172,7 @@ def _pairwise(factors: dict[str, list[str]]) -> list[dict[str, str]]:
     while uncovered:
         best, best_covered = None, set()
         for row in itertools.product(*factors.values()):
-            row = dict(zip(names, row))
+            row = dict(zip(names, row, strict=True))
             covered = {p for p in uncovered if row[p[0][0]] == p[0][1] and row[p[1][0]] == p[1][1]}
             if len(covered) > len(best_covered):
                 best, best_covered = row, covered
@@ -149,7 +182,7 @@ def _pairwise(factors: dict[str, list[str]]) -> list[dict[str, str]]:
 
 
 PAIRWISE = _pairwise({flag: values for flag, values in STATIC.items() if flag != "--dtype"})  # 21 rows
-FULL = [dict(zip(STATIC, row)) for row in itertools.product(*STATIC.values())]  # 252
+FULL = [dict(zip(STATIC, row, strict=True)) for row in itertools.product(*STATIC.values())]  # 252
 CI_CASES, SLOW_CASES = 150, 400
 
 
@@ -219,8 +252,12 @@ def _check(argv: list[str], tmp, capsys) -> None:
 
 
 def test_the_strategy_covers_every_flag_of_train():
-    flags = {opt for action in build_parser()._subparsers._group_actions[0].choices["train"]._actions
-             for opt in action.option_strings if opt.startswith("--") and opt != "--help"}
+    flags = {
+        opt
+        for action in build_parser()._subparsers._group_actions[0].choices["train"]._actions
+        for opt in action.option_strings
+        if opt.startswith("--") and opt != "--help"
+    }
     assert flags == set(FLAGS)
     factors = [flag for flag in STATIC if flag != "--dtype"]
     pairs = {((a, row[a]), (b, row[b])) for row in PAIRWISE for a, b in itertools.combinations(factors, 2)}
@@ -238,13 +275,25 @@ def traced_only(monkeypatch):
         constants: no Python branch reads them), the init's unread ``only_if_read`` fields and the
         problem fields the model does not read."""
         reads = set(lt.INITS[config.init].params) | set(lt.MODELS[config.model].fields)
-        return {name: getattr(default, name) for name, spec in lt.FIELD_SPECS.items()
-                if spec.dynamic or (spec.only_if_read and name not in reads) or (spec.problem and name not in reads)
-                and name != "model"}
+        return {
+            name: getattr(default, name)
+            for name, spec in lt.FIELD_SPECS.items()
+            if spec.dynamic
+            or (spec.only_if_read and name not in reads)
+            or (spec.problem and name not in reads)
+            and name != "model"
+        }
 
     def program(config, swept, keys, grid, mesh, observe=lt.lora_metrics, components=()):
-        key = (config.replace(**unread(config)), swept, keys.shape, tuple((k, v.shape) for k, v in sorted(grid.items())),
-               mesh, observe, components)
+        key = (
+            config.replace(**unread(config)),
+            swept,
+            keys.shape,
+            tuple((k, v.shape) for k, v in sorted(grid.items())),
+            mesh,
+            observe,
+            components,
+        )
         if key not in shapes:
             shapes[key] = real.trace(config, swept, keys, grid, mesh, observe, components).out_info
         return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes[key])
@@ -271,9 +320,10 @@ def test_zz_report_the_outcomes(capsys):
     """Prints how the cases ended (``pytest -s``); at least some of each kind."""
     with capsys.disabled():
         total = sum(OUTCOMES.values())
-        print(f"\nlora-theory train property cases: {total} ({OUTCOMES['ran']} ran, {total - OUTCOMES['ran']} exited 2 "
-              f"with one line); {len(TRACED)} programs traced; errors by parameter: "
-              f"{dict(sorted(((k, v) for k, v in OUTCOMES.items() if k != 'ran'), key=lambda kv: -kv[1]))}")
+        print(
+            f"\nlora-theory train property cases: {total} ({OUTCOMES['ran']} ran, {total - OUTCOMES['ran']} exited 2 "
+            f"with one line); {len(TRACED)} programs traced; errors by parameter: "
+            f"{dict(sorted(((k, v) for k, v in OUTCOMES.items() if k != 'ran'), key=lambda kv: -kv[1]))}"
+        )
     if OUTCOMES:
         assert OUTCOMES["ran"] > 0 and sum(OUTCOMES.values()) > OUTCOMES["ran"]
-

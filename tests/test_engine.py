@@ -3,10 +3,9 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
+from helpers import population_problem
 
 import lora_theory as lt
-from helpers import population_problem
 
 SMALL = lt.RunConfig(model="linear", d=10, k=8, r_star=2, rank=4, n_samples=80, steps=40, log_every=10, lr=0.05)
 
@@ -14,7 +13,7 @@ SMALL = lt.RunConfig(model="linear", d=10, k=8, r_star=2, rank=4, n_samples=80, 
 def test_same_key_same_results_bit_for_bit():
     a = lt.simulate(SMALL, seeds=3, sweep={"alpha": [0.01, 0.1]})
     b = lt.simulate(SMALL, seeds=3, sweep={"alpha": [0.01, 0.1]})
-    for x, y in zip(jax.tree.leaves(a.trajectory), jax.tree.leaves(b.trajectory)):
+    for x, y in zip(jax.tree.leaves(a.trajectory), jax.tree.leaves(b.trajectory), strict=True):
         assert np.array_equal(np.asarray(x), np.asarray(y), equal_nan=True)
 
 

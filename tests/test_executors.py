@@ -28,8 +28,30 @@ SEEDS, CHUNK = 3, 1  # 3 chunks (a chunk size of its own would be another progra
 
 
 def _args(seeds: int = SEEDS) -> list[str]:
-    return ["train", "--d", "8", "--k", "6", "--r-star", "2", "--rank", "2", "--n-samples", "40", "--steps", "20",
-            "--log-every", "5", "--alpha", "0.1,0.2", "--seeds", str(seeds), "--chunk-seeds", str(CHUNK), "--quiet"]
+    return [
+        "train",
+        "--d",
+        "8",
+        "--k",
+        "6",
+        "--r-star",
+        "2",
+        "--rank",
+        "2",
+        "--n-samples",
+        "40",
+        "--steps",
+        "20",
+        "--log-every",
+        "5",
+        "--alpha",
+        "0.1,0.2",
+        "--seeds",
+        str(seeds),
+        "--chunk-seeds",
+        str(CHUNK),
+        "--quiet",
+    ]
 
 
 ARGS = _args()
@@ -57,8 +79,9 @@ def reference(tmp_path_factory):
 
 
 def _sweep(out, **kwargs):
-    return run_sweep(CONFIG, out_dir=out, name="train", seeds=SEEDS, chunk_seeds=CHUNK, sweep=SWEEP, progress=False,
-                     **kwargs)
+    return run_sweep(
+        CONFIG, out_dir=out, name="train", seeds=SEEDS, chunk_seeds=CHUNK, sweep=SWEEP, progress=False, **kwargs
+    )
 
 
 # --- lock files -------------------------------------------------------------------------------
@@ -119,7 +142,11 @@ def test_a_lock_works_without_hard_links(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "link", no_links)
     first, second = ChunkLock(tmp_path / "chunk.lock"), ChunkLock(tmp_path / "chunk.lock")
-    assert first.acquire() and not second.acquire() and json.loads((tmp_path / "chunk.lock").read_text())["token"] == first.token
+    assert (
+        first.acquire()
+        and not second.acquire()
+        and json.loads((tmp_path / "chunk.lock").read_text())["token"] == first.token
+    )
     first.release()
     assert second.acquire()
     second.release()
@@ -133,10 +160,30 @@ def test_submitit_in_local_mode_writes_the_same_file(tmp_path, reference):
     if importlib.util.find_spec("submitit") is None:  # not imported here: see executors._import_submitit
         pytest.skip("submitit is not installed")
     # 1 seed, 1 chunk: one submitit job (a process that starts JAX: about 4 s of CPU)
-    run_sweep(CONFIG, out_dir=tmp_path / "inline", name="train", seeds=1, chunk_seeds=CHUNK, sweep=SWEEP, progress=False)
+    run_sweep(
+        CONFIG, out_dir=tmp_path / "inline", name="train", seeds=1, chunk_seeds=CHUNK, sweep=SWEEP, progress=False
+    )
     jobs = tmp_path / "jobs"
-    assert main([*_args(1), "--out", str(tmp_path), "--executor", "submitit", "--submitit-cluster", "local",
-                 "--submitit-folder", str(jobs), "--slurm-time", "10", "--slurm-cpus", "1"]) == 0
+    assert (
+        main(
+            [
+                *_args(1),
+                "--out",
+                str(tmp_path),
+                "--executor",
+                "submitit",
+                "--submitit-cluster",
+                "local",
+                "--submitit-folder",
+                str(jobs),
+                "--slurm-time",
+                "10",
+                "--slurm-cpus",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "train.parquet").read_bytes() == (tmp_path / "inline" / "train.parquet").read_bytes()
     _, sidecar = lt.read_results(tmp_path, "train")
     assert sidecar["executor"] == "AutoExecutor" and sidecar["chunks_computed"] == 1
@@ -183,7 +230,9 @@ def test_a_two_worker_process_pool_writes_the_same_file_and_resumes_a_killed_swe
 
     with process_pool(2) as pool:
         sizes = []
-        monkeypatch.setattr(lora_theory.executors, "process_pool", lambda workers: sizes.append(workers) or _Borrowed(pool))
+        monkeypatch.setattr(
+            lora_theory.executors, "process_pool", lambda workers: sizes.append(workers) or _Borrowed(pool)
+        )
         fresh = tmp_path / "fresh"
         assert main([*ARGS, "--out", str(fresh), "--executor", "processes", "--workers", "2"]) == 0
         assert sizes == [2] and (fresh / "train.parquet").read_bytes() == reference
@@ -260,9 +309,13 @@ class _Failing:
 
 
 def test_a_failed_chunk_is_reported_and_redone_on_the_next_run(tmp_path, reference):
-    with pytest.raises(SweepError, match=r"1 of 2 chunks of train failed \(first: job 0, chunk 1: RuntimeError: node lost\)"):
+    with pytest.raises(
+        SweepError, match=r"1 of 2 chunks of train failed \(first: job 0, chunk 1: RuntimeError: node lost\)"
+    ):
         _sweep(tmp_path, executor=_Failing())
-    assert len(list(tmp_path.glob("train.chunks/*/*.parquet"))) == 2 and not list(tmp_path.glob("train.chunks/*/*.lock"))
+    assert len(list(tmp_path.glob("train.chunks/*/*.parquet"))) == 2 and not list(
+        tmp_path.glob("train.chunks/*/*.lock")
+    )
     _, sidecar = _sweep(tmp_path)
     assert sidecar["chunks_resumed"] == 2 and sidecar["chunks_computed"] == 1
     assert (tmp_path / "train.parquet").read_bytes() == reference
@@ -279,4 +332,3 @@ def test_two_concurrent_processes_on_one_folder_write_a_correct_file(tmp_path, r
         assert process.returncode == 0, err.decode()[-2000:]
     assert (tmp_path / "train.parquet").read_bytes() == reference
     assert not (tmp_path / "train.chunks").exists()
-

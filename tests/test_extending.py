@@ -43,7 +43,7 @@ def readme(tmp_path_factory):
         yield namespace
     finally:
         os.chdir(cwd)
-        for registry, before in zip((inits._INITS, optimizers._OPTIMIZERS), saved):
+        for registry, before in zip((inits._INITS, optimizers._OPTIMIZERS), saved, strict=True):
             registry.clear()
             registry.update(before)
 
@@ -128,8 +128,11 @@ def test_lr_ratio_needs_an_optimizer_that_declares_it(readme):
     config = readme["config"]
     with pytest.raises(lt.ConfigError, match="lr_ratio=2.0 is invalid: optimizer 'my_sgd' does not declare lr_ratio"):
         lt.validate(config.replace(lr_ratio=2.0))
-    lt.register_optimizer("my_sgd_plus", lambda lr, lr_ratio: optax.chain(optax.sgd(lr), lt.scale_factors(1.0, lr_ratio)),
-                          params=("lr", "lr_ratio"))
+    lt.register_optimizer(
+        "my_sgd_plus",
+        lambda lr, lr_ratio: optax.chain(optax.sgd(lr), lt.scale_factors(1.0, lr_ratio)),
+        params=("lr", "lr_ratio"),
+    )
     plus = config.replace(init="spectral", optimizer="my_sgd_plus", steps=20)
     mine = lt.simulate(plus, seeds=2, sweep={"lr_ratio": [1.0, 3.0]})
     ours = lt.simulate(plus.replace(optimizer="gd"), seeds=2, sweep={"lr_ratio": [1.0, 3.0]})

@@ -142,7 +142,7 @@ def test_tail_rate_stops_at_a_rounding_plateau_but_not_before_convergence():
     plateau = np.maximum(0.5**steps, 1e-24 * np.exp(rng.normal(0.0, 0.5, steps.size)) + 1e-24)
     assert abs(tail_rate(steps, plateau) - 0.5) < 1e-6
     # still converging at the end (smallest risk 1e-9): every point is usable, the tail's rate is kept
-    slow = 0.9**steps + 0.98 ** steps * 1e-2
+    slow = 0.9**steps + 0.98**steps * 1e-2
     assert abs(tail_rate(steps, slow) - 0.98) < 1e-3
 
 
@@ -185,11 +185,20 @@ def test_f9_quick_runs_through_the_cli_and_its_runs_are_simulates(tmp_path):
     last = df[(df["panel"] == "inits") & (df["step"] == config.steps) & ~df["diverged"]]
     assert (last["rel_err"] >= last["floor"] * (1 - 1e-8) - 1e-13).all()  # the floors are lower bounds
     # the batched runs (padded offsets, identity projections, rank padding) are simulate's runs
-    for (init, optimizer, target, rank, scaling, panel) in (("lora_sb", "precgd", "top", config.rank, "none", "inits"),
-                                                            ("random", "gd", "random", 8, "rslora", "rslora")):
+    for init, optimizer, target, rank, scaling, panel in (
+        ("lora_sb", "precgd", "top", config.rank, "none", "inits"),
+        ("random", "gd", "random", 8, "rslora", "rslora"),
+    ):
         rc = config.run_config(init, optimizer, target, rank=rank, scaling=scaling)
         batch = lt.simulate(rc, seeds=[1])
-        mine = df[(df["panel"] == panel) & (df["init"] == init) & (df["optimizer"] == optimizer) & (df["target"] == target)
-                  & (df["rank"] == rank) & (df["scaling"] == scaling) & (df["seed"] == 1)].sort_values("step")
+        mine = df[
+            (df["panel"] == panel)
+            & (df["init"] == init)
+            & (df["optimizer"] == optimizer)
+            & (df["target"] == target)
+            & (df["rank"] == rank)
+            & (df["scaling"] == scaling)
+            & (df["seed"] == 1)
+        ].sort_values("step")
         ours = np.asarray(batch.trajectory.metrics["rel_err"])[0, 0]
         np.testing.assert_allclose(mine["rel_err"].to_numpy(), ours, rtol=1e-8, atol=1e-13)

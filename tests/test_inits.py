@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import linear_problem, population_problem, relative_error
 
 import lora_theory as lt
-from helpers import linear_problem, population_problem, relative_error
 
 
 def _best_rank(M, r):
@@ -92,8 +92,18 @@ def test_hrp_classic_preheat_is_gd_on_both_factors():
     rank-p LoRA from random (both factors move), then the top-r left singular vectors of A_p B_p."""
     problem = population_problem(d=10, k=8, r_star=4, kappa=5.0)
     key, alpha, eta, p, r = jax.random.key(2), 0.3, 0.5, 5, 2
-    init = lt.initialise(problem, "hrp", rank=r, key=key, alpha=alpha, preheat_rank=p, preheat_steps=2, preheat_lr=eta,
-                         preheat_optimizer="gd", preheat_train_factors="both")
+    init = lt.initialise(
+        problem,
+        "hrp",
+        rank=r,
+        key=key,
+        alpha=alpha,
+        preheat_rank=p,
+        preheat_steps=2,
+        preheat_lr=eta,
+        preheat_optimizer="gd",
+        preheat_train_factors="both",
+    )
     A = np.asarray(lt.initialise(problem, "random", rank=p, key=key, alpha=alpha).A)
     A0, B, M = A.copy(), np.zeros((p, 8)), np.asarray(problem.dW)
     for _ in range(2):
@@ -110,14 +120,27 @@ def test_hrp_init_over_ranks_is_one_preheat_per_rank_from_nested_starts(optimize
 
     problem = population_problem(d=12, k=10, r_star=6, kappa=5.0)
     key, alpha, r, ranks = jax.random.key(5), 0.3, 2, (2, 4, 8)
-    kw = dict(alpha=alpha, preheat_steps=3, preheat_lr=0.4, preheat_optimizer=optimizer, preheat_damping=1e-12,
-              preheat_train_factors=factors)
+    kw = dict(
+        alpha=alpha,
+        preheat_steps=3,
+        preheat_lr=0.4,
+        preheat_optimizer=optimizer,
+        preheat_damping=1e-12,
+        preheat_train_factors=factors,
+    )
     batch = hrp_init_over_ranks(problem, r, key=key, preheat_ranks=ranks, **kw)
     assert batch.A.shape == (3, 12, r) and float(jnp.max(jnp.abs(batch.B))) == 0.0
     start = lt.initialise(problem, "random", rank=max(ranks), key=key, alpha=alpha).A
     for i, p in enumerate(ranks):  # zero-padded columns stay zero: exactly a rank-p preheat from start[:, :p]
-        hot = lt.preheat(problem, lt.LoRAFactors(start[:, :p], jnp.zeros((p, 10))), steps=3, optimizer=optimizer,
-                         lr=0.4, damping=1e-12, train_factors=factors)
+        hot = lt.preheat(
+            problem,
+            lt.LoRAFactors(start[:, :p], jnp.zeros((p, 10))),
+            steps=3,
+            optimizer=optimizer,
+            lr=0.4,
+            damping=1e-12,
+            train_factors=factors,
+        )
         U = jnp.linalg.svd(hot.A @ hot.B)[0][:, :r]
         assert float(lt.align_A(batch.A[i], U)) < 1e-9
         assert jnp.allclose(batch.A[i].T @ batch.A[i], alpha**2 * 12 * jnp.eye(r), atol=1e-12)
@@ -145,7 +168,6 @@ def test_unknown_init_lists_the_valid_ones():
 
 import functools  # noqa: E402
 
-import numpy as np  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -156,8 +178,9 @@ SHAPES = [("linear", 10, 8, 2, 4), ("population", 7, 12, 1, 2)]
 
 
 def _problem(model, d, k, r_star, seed, target_subspace="random", target_angle=0.0):
-    config = lt.RunConfig(model=model, d=d, k=k, r_star=r_star, rank=r_star, n_samples=3 * d,
-                          kappa=3.0, target_subspace=target_subspace)
+    config = lt.RunConfig(
+        model=model, d=d, k=k, r_star=r_star, rank=r_star, n_samples=3 * d, kappa=3.0, target_subspace=target_subspace
+    )
     return lt.make_problem(config, {"target_angle": target_angle}, key=jax.random.key(seed))
 
 
@@ -172,8 +195,9 @@ def _start(seed, lora_alpha, *, shape, name, variant=None, scaling="none"):
     """(init, problem, model's update s (A_0 B_0 + offset), loss at step 0 through the engine's objective)."""
     model, d, k, r_star, rank = shape
     problem = _problem(model, d, k, r_star, seed)
-    init = lt.initialise(problem, name, rank=rank, key=jax.random.key(seed + 1), variant=variant,
-                         scaling=scaling, lora_alpha=lora_alpha).with_offset()
+    init = lt.initialise(
+        problem, name, rank=rank, key=jax.random.key(seed + 1), variant=variant, scaling=scaling, lora_alpha=lora_alpha
+    ).with_offset()
     scale = lt.scaling.lora_scale(scaling, lora_alpha, rank)
     s = 1.0 if scale is None else scale
     update = s * (init.A @ init.B + init.offset.dense())
@@ -182,13 +206,24 @@ def _start(seed, lora_alpha, *, shape, name, variant=None, scaling="none"):
     return init, problem, update, loss
 
 
-OFFSET_INITS = [("pissa", None), ("milora", None), ("olora", "peft"), ("olora", "qr"), ("lora_ga", None),
-                ("lora_one", "orthonormal")]
+OFFSET_INITS = [
+    ("pissa", None),
+    ("milora", None),
+    ("olora", "peft"),
+    ("olora", "qr"),
+    ("lora_ga", None),
+    ("lora_one", "orthonormal"),
+]
 
 
 @settings(max_examples=8)
-@given(shape=st.sampled_from(SHAPES), which=st.sampled_from(OFFSET_INITS),
-       scaling=st.sampled_from(["none", "lora", "rslora"]), lora_alpha=st.floats(0.5, 32.0), seed=SEEDS)
+@given(
+    shape=st.sampled_from(SHAPES),
+    which=st.sampled_from(OFFSET_INITS),
+    scaling=st.sampled_from(["none", "lora", "rslora"]),
+    lora_alpha=st.floats(0.5, 32.0),
+    seed=SEEDS,
+)
 def test_offset_inits_leave_the_model_unchanged_at_step_0_under_any_scaling(shape, which, scaling, lora_alpha, seed):
     """W0 + s (A_0 B_0 + offset) = W0: the update is zero to rounding and L is L(W0), while A_0, B_0 != 0."""
     name, variant = which
@@ -292,8 +327,12 @@ def _random_b_leaks(seed, alpha, lr, *, shape):
 
 
 @settings(max_examples=8)
-@given(shape=st.sampled_from([("population", 10, 8, 2, 4, 0, 40), ("population", 9, 14, 3, 3, 0, 40)]),
-       alpha=st.sampled_from([1e-2, 0.3, 1.0]), lr=st.sampled_from([0.02, 0.1]), seed=SEEDS)
+@given(
+    shape=st.sampled_from([("population", 10, 8, 2, 4, 0, 40), ("population", 9, 14, 3, 3, 0, 40)]),
+    alpha=st.sampled_from([1e-2, 0.3, 1.0]),
+    lr=st.sampled_from([0.02, 0.1]),
+    seed=SEEDS,
+)
 def test_random_b_keeps_A_in_dWs_column_space_in_population_mode(shape, alpha, lr, seed):
     """Mirrored Thm 3.1: A_1 = eta dW B_0^T and (A B - dW) B^T keep A_t in col(dW) for every t (Sigma = I)."""
     leak = np.asarray(_random_b_leaks(seed, alpha, lr, shape=shape)["leak"])[1:]  # t >= 1 (A_0 = 0)

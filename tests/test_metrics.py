@@ -4,7 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lora_theory as lt
 
@@ -33,7 +34,9 @@ def test_product_singular_values_stable_rank_balance():
     kA, kB = jax.random.split(jax.random.key(0))
     A = jax.random.normal(kA, (30, 4), jnp.float64)
     B = jax.random.normal(kB, (4, 20), jnp.float64)
-    np.testing.assert_allclose(lt.product_singular_values(A, B), np.linalg.svd(np.asarray(A @ B), compute_uv=False)[:4], rtol=1e-10)
+    np.testing.assert_allclose(
+        lt.product_singular_values(A, B), np.linalg.svd(np.asarray(A @ B), compute_uv=False)[:4], rtol=1e-10
+    )
     s = np.linalg.svd(np.asarray(A), compute_uv=False)
     np.testing.assert_allclose(lt.stable_rank(A), np.sum(s**2) / s[0] ** 2, rtol=1e-12)
     np.testing.assert_allclose(lt.balance(A, B), np.linalg.norm(A.T @ A - B @ B.T), rtol=1e-12)

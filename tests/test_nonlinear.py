@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import relative_error
 
 import lora_theory as lt
-from helpers import relative_error
 from lora_theory.cli import main
 
 # jax.nn's own activations: an independent reference for lt.activate and its derivative.
@@ -21,8 +21,19 @@ REFERENCE = {
 SLOPE = 0.2
 # one small shape for every compiled run of this file (compile time dominates)
 SMALL = lt.RunConfig(
-    model="relu", d=10, k=8, r_star=2, rank=2, n_samples=160, steps=30, log_every=10,
-    init="spectral", gamma=2.0, optimizer="precgd", lr=0.5, damping=1e-3,
+    model="relu",
+    d=10,
+    k=8,
+    r_star=2,
+    rank=2,
+    n_samples=160,
+    steps=30,
+    log_every=10,
+    init="spectral",
+    gamma=2.0,
+    optimizer="precgd",
+    lr=0.5,
+    damping=1e-3,
 )
 
 
@@ -93,7 +104,9 @@ def test_relu_subgradient_convention_at_zero():
     A, B, _ = _factors(12, 10, 3, 2)
     XA = problem.X @ A
     for activation, slope in (("relu", 0.0), ("leaky_relu", 0.3)):
-        objective = lt.NonlinearObjective(problem.X, problem.Y, -(XA @ B), lt.LowRank.zeros(12, 10, 1, jnp.float64), jnp.asarray(slope), activation)
+        objective = lt.NonlinearObjective(
+            problem.X, problem.Y, -(XA @ B), lt.LowRank.zeros(12, 10, 1, jnp.float64), jnp.asarray(slope), activation
+        )
         assert np.all(np.asarray(objective.pre_offset + XA @ B) == 0.0)
         grad_A, grad_B = objective.factor_grads(A, B)
         # R = (sigma(0) - Y) sigma'(0) / N = -slope Y / N
@@ -135,7 +148,9 @@ def test_identity_trajectories_equal_the_linear_model():
         a, b = np.asarray(nonlinear.metrics[name]), np.asarray(linear.metrics[name])
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(nonlinear.final.A, linear.final.A, rtol=1e-10, atol=1e-12)
-    assert float(np.max(np.asarray(nonlinear.metrics["risk"])[:, :, -1])) < 0.5 * float(np.min(np.asarray(nonlinear.metrics["risk"])[:, :, 0]))
+    assert float(np.max(np.asarray(nonlinear.metrics["risk"])[:, :, -1])) < 0.5 * float(
+        np.min(np.asarray(nonlinear.metrics["risk"])[:, :, 0])
+    )
 
 
 def test_test_loss_metric_and_pytree():
@@ -143,7 +158,9 @@ def test_test_loss_metric_and_pytree():
     A, B, offset = _factors(12, 10, 3, 3)
     metrics = problem.extra_metrics(A, B, offset)
     D = A @ B + offset.dense()
-    direct = 0.5 * jnp.sum((jax.nn.relu(problem.X_test @ (problem.W0 + D)) - problem.Y_test) ** 2) / problem.X_test.shape[0]
+    direct = (
+        0.5 * jnp.sum((jax.nn.relu(problem.X_test @ (problem.W0 + D)) - problem.Y_test) ** 2) / problem.X_test.shape[0]
+    )
     assert relative_error(metrics["test_loss"], direct) < 1e-12
     assert float(problem.test_loss(problem.dW)) < 1e-25  # noiseless: the target generalises exactly
     # a pytree with the activation as static metadata: jit and vmap work over it
@@ -181,23 +198,60 @@ def test_batched_seeds_and_traced_leaky_slope_equal_one_by_one():
                 np.testing.assert_allclose(
                     batch.trajectory.metrics[name][i, j], alone.trajectory.metrics[name][0, 0], rtol=1e-12, atol=1e-13
                 )
-            np.testing.assert_allclose(batch.trajectory.final.B[i, j], alone.trajectory.final.B[0, 0], rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(
+                batch.trajectory.final.B[i, j], alone.trajectory.final.B[0, 0], rtol=1e-12, atol=1e-14
+            )
     risk = np.asarray(batch.trajectory.metrics["risk"])
     assert not np.allclose(risk[:, 0], risk[:, 1])  # the slope does change the problem
 
 
 def test_unknown_activation_is_rejected_before_compiling():
-    with pytest.raises(lt.ConfigError, match="activation='swish' is invalid: must be one of relu, leaky_relu, tanh, gelu, identity"):
+    with pytest.raises(
+        lt.ConfigError, match="activation='swish' is invalid: must be one of relu, leaky_relu, tanh, gelu, identity"
+    ):
         lt.validate(SMALL.replace(activation="swish"))
 
 
 def test_cli_train_relu_end_to_end(tmp_path, capsys):
     code = main(
         [
-            "train", "--model", "relu", "--activation", "leaky_relu", "--leaky-slope", "0.05,0.4",
-            "--d", "10", "--k", "8", "--r-star", "2", "--rank", "2", "--n-samples", "160", "--noise", "0.05",
-            "--init", "spectral", "--gamma", "2", "--optimizer", "precgd", "--lr", "0.5", "--damping", "0.001",
-            "--steps", "30", "--log-every", "10", "--seeds", "2", "--out", str(tmp_path),
+            "train",
+            "--model",
+            "relu",
+            "--activation",
+            "leaky_relu",
+            "--leaky-slope",
+            "0.05,0.4",
+            "--d",
+            "10",
+            "--k",
+            "8",
+            "--r-star",
+            "2",
+            "--rank",
+            "2",
+            "--n-samples",
+            "160",
+            "--noise",
+            "0.05",
+            "--init",
+            "spectral",
+            "--gamma",
+            "2",
+            "--optimizer",
+            "precgd",
+            "--lr",
+            "0.5",
+            "--damping",
+            "0.001",
+            "--steps",
+            "30",
+            "--log-every",
+            "10",
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path),
         ]
     )
     assert code == 0
@@ -231,8 +285,9 @@ def test_claim7_instances_are_the_models_problems():
     from lora_theory.claims import claim7
 
     problem = nonlinear_problem(noise=0.0)
-    mine = claim7.relu_instance(problem.W0, problem.dW_left, problem.dW_singular_values, problem.dW_right,
-                                problem.X, problem.X @ problem.W0)
+    mine = claim7.relu_instance(
+        problem.W0, problem.dW_left, problem.dW_singular_values, problem.dW_right, problem.X, problem.X @ problem.W0
+    )
     for name in ("dW", "Y", "G", "loss_W0"):
         np.testing.assert_allclose(getattr(mine, name), getattr(problem, name), rtol=1e-12, atol=1e-14, err_msg=name)
     init = lt.initialise(problem, "spectral", rank=2, key=jax.random.key(0), gamma=2.0)

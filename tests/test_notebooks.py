@@ -74,8 +74,10 @@ def test_notebook_matches_its_py_pair(path):
         f"{path.name} has {len(cells)} cells, {path.stem}.py has {len(paired_cells)}: "
         f"run `jupytext --to ipynb notebooks/{path.stem}.py`"
     )
-    for i, (cell, other) in enumerate(zip(cells, paired_cells)):
-        assert cell == other, f"{path.name}: cell {i} differs from {path.stem}.py; run `jupytext --to ipynb notebooks/{path.stem}.py`"
+    for i, (cell, other) in enumerate(zip(cells, paired_cells, strict=True)):
+        assert cell == other, (
+            f"{path.name}: cell {i} differs from {path.stem}.py; run `jupytext --to ipynb notebooks/{path.stem}.py`"
+        )
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     paired_tags = [c.metadata.get("tags", []) for c in paired.cells]
     assert tags == paired_tags, f"{path.name}: cell tags differ from {path.stem}.py"
@@ -111,9 +113,7 @@ def test_first_code_cell_is_a_papermill_parameters_cell(path):
 
 def test_kernel_is_this_interpreter():
     """nbclient's 'python3' kernel must be this environment's Python (where lora_theory is installed)."""
-    nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell("import sys, lora_theory\nprint(sys.prefix)")]
-    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import sys, lora_theory\nprint(sys.prefix)")])
     nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=120).execute()
     printed = nb.cells[0].outputs[0]["text"].strip()
     assert Path(printed).resolve() == Path(sys.prefix).resolve(), (
@@ -132,7 +132,5 @@ def test_notebook_executes(path, monkeypatch):
     client.execute()  # raises CellExecutionError (with the cell and traceback) if any cell fails
     errors = [o for c in _code_cells(nb) for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    images = sum(
-        "image/png" in o.get("data", {}) for c in _code_cells(nb) for o in c.get("outputs", [])
-    )
+    images = sum("image/png" in o.get("data", {}) for c in _code_cells(nb) for o in c.get("outputs", []))
     assert images >= 3, f"{path.name} produced {images} figures"

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import linear_problem, relative_error
 
 import lora_theory as lt
-from helpers import linear_problem, relative_error
 
 
 def test_precgd_lambda_zero_equals_explicit_inverse_for_square_invertible_factors():
@@ -52,7 +52,8 @@ def test_train_equals_an_eager_loop_of_the_pure_updates(name, damping, train_fac
         grads = lt.LoRAFactors(*objective.factor_grads(*factors))
         new = lt.gd_update(factors, grads, 0.05) if name == "gd" else lt.precgd_update(factors, grads, 0.05, damping)
         factors = lt.LoRAFactors(
-            new.A if train_factors in ("both", "A") else factors.A, new.B if train_factors in ("both", "B") else factors.B
+            new.A if train_factors in ("both", "A") else factors.A,
+            new.B if train_factors in ("both", "B") else factors.B,
         )
     assert relative_error(traj.final.A, factors.A) < 1e-12
     assert relative_error(traj.final.B, factors.B) < 1e-12

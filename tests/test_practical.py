@@ -10,12 +10,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import reference_runs
+from helpers import linear_problem, relative_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lora_theory as lt
-import reference_runs
-from helpers import linear_problem, relative_error
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "reference_0c06b00.npz"
 SEEDS = st.integers(min_value=0, max_value=2**16)
@@ -41,7 +41,7 @@ def _compare(new: dict, reference, names) -> None:
     elsewhere XLA may round differently, so rtol 1e-9, with a warning saying so."""
     same = all(str(reference[f"meta/{k}"]) == v for k, v in reference_runs.fingerprint().items())
     if not same:
-        warnings.warn("reference made on another platform: compared to rtol 1e-9, not bit for bit")
+        warnings.warn("reference made on another platform: compared to rtol 1e-9, not bit for bit", stacklevel=2)
     for name in names:
         if same:
             np.testing.assert_array_equal(new[name], reference[name], err_msg=name)
@@ -74,7 +74,7 @@ def test_traced_default_values_are_the_defaults_bit_for_bit(current):
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _one_step_problem():
     problem = linear_problem(d=10, k=8, r_star=2, n=60, noise=0.1)
     init = lt.initialise(problem, "spectral", rank=3, key=jax.random.key(0))
@@ -103,8 +103,19 @@ def test_lr_ratio_scales_Bs_step_only_in_gd_precgd_and_their_pure_forms(lr, lr_r
 
 
 def test_lr_ratio_sweeps_in_one_program_and_reaches_the_registry_optimizers():
-    config = lt.RunConfig(d=10, k=8, r_star=2, rank=4, n_samples=60, init="spectral", optimizer="precgd", lr=0.3,
-                          damping=1e-3, steps=1, log_every=1)
+    config = lt.RunConfig(
+        d=10,
+        k=8,
+        r_star=2,
+        rank=4,
+        n_samples=60,
+        init="spectral",
+        optimizer="precgd",
+        lr=0.3,
+        damping=1e-3,
+        steps=1,
+        log_every=1,
+    )
     before = lt.TRACE_COUNTS["simulate"]
     batch = lt.simulate(config, seeds=2, sweep={"lr_ratio": [1.0, 4.0]})
     assert lt.TRACE_COUNTS["simulate"] - before == 1
@@ -144,7 +155,7 @@ def test_scaled_gradients_are_those_of_the_scaled_model_on_the_data(scale, seed)
 
     auto = jax.grad(data_loss, argnums=(0, 1))(A, B)
     mine = lt.scaling.scaled_factor_grads(objective, scale, A, B)
-    for got, want in zip(mine, auto):
+    for got, want in zip(mine, auto, strict=True):
         assert relative_error(got, want) < 1e-10
 
 
@@ -180,8 +191,9 @@ def test_scaled_training_equals_the_reparametrised_unscaled_one(optimizer, scale
 def test_offset_inits_start_at_W0_through_simulate_under_scaling():
     """The engine scales the offset with the branch: olora's -A_0 B_0 (no 1/s in its factors) still
     cancels s A_0 B_0 for every swept lora_alpha (the other offset inits: tests/test_inits.py)."""
-    config = lt.RunConfig(d=10, k=8, r_star=2, rank=3, n_samples=60, init="olora", scaling="lora", lr=0.02,
-                          steps=1, log_every=1)
+    config = lt.RunConfig(
+        d=10, k=8, r_star=2, rank=3, n_samples=60, init="olora", scaling="lora", lr=0.02, steps=1, log_every=1
+    )
     batch = lt.simulate(config, seeds=2, sweep={"lora_alpha": [1.0, 24.0]})
     loss0 = np.asarray(batch.trajectory.metrics["loss"])[:, :, 0]
     for i in range(2):
@@ -199,14 +211,19 @@ def test_offset_inits_start_at_W0_through_simulate_under_scaling():
 @functools.partial(jax.jit, static_argnames=("shape", "subspace"))
 def _target(seed, angle, *, shape, subspace):
     model, d, k, r_star = shape
-    config = lt.RunConfig(model=model, d=d, k=k, r_star=r_star, rank=r_star, n_samples=4 * d, kappa=5.0,
-                          target_subspace=subspace)
+    config = lt.RunConfig(
+        model=model, d=d, k=k, r_star=r_star, rank=r_star, n_samples=4 * d, kappa=5.0, target_subspace=subspace
+    )
     return lt.make_problem(config, {"target_angle": angle}, key=jax.random.key(seed))
 
 
 @settings(max_examples=8)
-@given(shape=st.sampled_from([("linear", 10, 8, 2), ("population", 9, 13, 3)]),
-       subspace=st.sampled_from(["top", "bottom"]), angle=st.floats(0.0, math.pi / 2), seed=SEEDS)
+@given(
+    shape=st.sampled_from([("linear", 10, 8, 2), ("population", 9, 13, 3)]),
+    subspace=st.sampled_from(["top", "bottom"]),
+    angle=st.floats(0.0, math.pi / 2),
+    seed=SEEDS,
+)
 def test_target_subspaces_are_W0s_tilted_by_target_angle(shape, subspace, angle, seed):
     """Every principal angle between dW's singular subspaces and W0's chosen ones is target_angle."""
     _, d, k, r_star = shape
@@ -218,14 +235,16 @@ def test_target_subspaces_are_W0s_tilted_by_target_angle(shape, subspace, angle,
         assert relative_error(side.T @ side, jnp.eye(r_star)) < 1e-12
         cosines = jnp.linalg.svd(base.T @ side, compute_uv=False)
         np.testing.assert_allclose(cosines, math.cos(angle), atol=1e-10)
-    np.testing.assert_allclose(jnp.linalg.svd(problem.dW, compute_uv=False)[:r_star],
-                               problem.dW_singular_values, rtol=1e-12)
+    np.testing.assert_allclose(
+        jnp.linalg.svd(problem.dW, compute_uv=False)[:r_star], problem.dW_singular_values, rtol=1e-12
+    )
     assert lt.sin_largest_angle(U0[:, :r_star], problem.W0_left) < 1e-10
 
 
 def test_a_swept_target_angle_builds_one_problem_per_grid_point_on_the_same_W0():
-    config = lt.RunConfig(d=10, k=8, r_star=2, rank=4, n_samples=60, init="pissa", target_subspace="top",
-                          steps=3, log_every=1)
+    config = lt.RunConfig(
+        d=10, k=8, r_star=2, rank=4, n_samples=60, init="pissa", target_subspace="top", steps=3, log_every=1
+    )
     batch = lt.simulate(config.replace(steps=0), seeds=1, sweep={"target_angle": [0.0, math.pi / 2]})
     inside, outside = batch.problem(0, 0), batch.problem(0, 1)
     np.testing.assert_array_equal(inside.W0, outside.W0)
@@ -241,7 +260,10 @@ def test_a_swept_target_angle_builds_one_problem_per_grid_point_on_the_same_W0()
 
 
 def _both_align_A_W0(problem, objective, factors):
-    return {"mine": lt.align_A(factors.A, problem.W0_left), "metric": lt.lora_metrics(problem, objective, factors)["align_A_W0"]}
+    return {
+        "mine": lt.align_A(factors.A, problem.W0_left),
+        "metric": lt.lora_metrics(problem, objective, factors)["align_A_W0"],
+    }
 
 
 @jax.jit

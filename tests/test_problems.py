@@ -3,9 +3,9 @@
 import jax
 import jax.numpy as jnp
 import pytest
+from helpers import linear_problem, population_problem, relative_error
 
 import lora_theory as lt
-from helpers import linear_problem, population_problem, relative_error
 
 
 def _factors(d, k, r, seed):

@@ -11,8 +11,14 @@ from lora_theory.cli import main
 
 
 def _write(folder, name="f3", rows=12):
-    df = pd.DataFrame({"seed": np.repeat(np.arange(rows // 4), 4), "step": np.tile(np.arange(4), rows // 4),
-                       "risk": np.linspace(1.0, 0.1, rows), "init": ["random"] * rows})
+    df = pd.DataFrame(
+        {
+            "seed": np.repeat(np.arange(rows // 4), 4),
+            "step": np.tile(np.arange(4), rows // 4),
+            "risk": np.linspace(1.0, 0.1, rows),
+            "init": ["random"] * rows,
+        }
+    )
     lt.write_results(df, folder, name, {"command": "test"})
     return df
 
@@ -45,7 +51,9 @@ def test_a_sidecar_from_before_versioning_still_reads(tmp_path):
 def test_an_unknown_schema_version_names_the_file_and_the_versions_read(tmp_path, version):
     _write(tmp_path)
     _edit_sidecar(tmp_path, schema_version=version)
-    with pytest.raises(lt.ResultsError, match=rf"f3\.json: schema_version {version!r} is not one .* reads \(it reads 1\)"):
+    with pytest.raises(
+        lt.ResultsError, match=rf"f3\.json: schema_version {version!r} is not one .* reads \(it reads 1\)"
+    ):
         lt.read_results(tmp_path, "f3")
 
 
@@ -69,9 +77,14 @@ def test_a_truncated_sidecar_names_the_file(tmp_path):
     "corrupt,message",
     [
         (lambda folder: _edit_sidecar(folder, rows=13), "it has 12 rows, the sidecar records 13"),
-        (lambda folder: _edit_sidecar(folder, columns=["seed", "step", "loss", "init"]), "missing loss; not recorded risk"),
-        (lambda folder: _write(folder / "other").to_parquet(folder / "f3.parquet", index=False, compression="gzip"),
-         r"bytes differ .* \(sha256\)"),
+        (
+            lambda folder: _edit_sidecar(folder, columns=["seed", "step", "loss", "init"]),
+            "missing loss; not recorded risk",
+        ),
+        (
+            lambda folder: _write(folder / "other").to_parquet(folder / "f3.parquet", index=False, compression="gzip"),
+            r"bytes differ .* \(sha256\)",
+        ),
     ],
     ids=["rows", "columns", "replaced-parquet"],
 )

@@ -13,8 +13,19 @@ import numpy as np
 
 import lora_theory as lt
 
-CONFIG = dict(d=12, k=10, r_star=2, rank=2, n_samples=160, init="spectral", optimizer="precgd",
-              lr=0.3, damping=1e-3, steps=30, log_every=5)
+CONFIG = dict(
+    d=12,
+    k=10,
+    r_star=2,
+    rank=2,
+    n_samples=160,
+    init="spectral",
+    optimizer="precgd",
+    lr=0.3,
+    damping=1e-3,
+    steps=30,
+    log_every=5,
+)
 SWEEP = {"lr": [0.1, 0.3]}
 SEEDS = 11  # not a multiple of 8: the batch is padded and the padding dropped
 

@@ -14,9 +14,36 @@ import lora_theory as lt
 from lora_theory.sweep import run_sweep
 
 # chunks of 1 seed that each take a noticeable time (many steps), so the kill lands mid-sweep
-ARGS = ["train", "--d", "40", "--k", "40", "--r-star", "2", "--rank", "2", "--n-samples", "640",
-        "--init", "spectral", "--optimizer", "precgd", "--lr", "0.1,0.2", "--damping", "1e-3",
-        "--steps", "6000", "--log-every", "500", "--seeds", "8", "--chunk-seeds", "1", "--quiet"]
+ARGS = [
+    "train",
+    "--d",
+    "40",
+    "--k",
+    "40",
+    "--r-star",
+    "2",
+    "--rank",
+    "2",
+    "--n-samples",
+    "640",
+    "--init",
+    "spectral",
+    "--optimizer",
+    "precgd",
+    "--lr",
+    "0.1,0.2",
+    "--damping",
+    "1e-3",
+    "--steps",
+    "6000",
+    "--log-every",
+    "500",
+    "--seeds",
+    "8",
+    "--chunk-seeds",
+    "1",
+    "--quiet",
+]
 
 
 def _cli(out: Path) -> list[str]:
@@ -33,7 +60,9 @@ def test_killed_sweep_resumes_to_the_same_file(tmp_path):
         if len(list(chunk_root.glob("*/*.parquet"))) >= 2:
             break
         time.sleep(0.02)
-    assert process.poll() is None, "the sweep finished before it could be killed: " + process.stderr.read().decode()[-2000:]
+    assert process.poll() is None, (
+        "the sweep finished before it could be killed: " + process.stderr.read().decode()[-2000:]
+    )
     process.send_signal(signal.SIGKILL)
     process.wait()
     finished = sorted(p.name for p in chunk_root.glob("*/*.parquet"))
@@ -54,8 +83,19 @@ def test_killed_sweep_resumes_to_the_same_file(tmp_path):
 
 
 def test_chunks_are_padded_to_one_shape_and_equal_one_batch(tmp_path):
-    config = lt.RunConfig(d=10, k=8, r_star=2, rank=2, n_samples=80, init="spectral", optimizer="precgd",
-                          lr=0.2, damping=1e-3, steps=20, log_every=5)
+    config = lt.RunConfig(
+        d=10,
+        k=8,
+        r_star=2,
+        rank=2,
+        n_samples=80,
+        init="spectral",
+        optimizer="precgd",
+        lr=0.2,
+        damping=1e-3,
+        steps=20,
+        log_every=5,
+    )
     before = lt.TRACE_COUNTS["simulate"]
     chunked, sidecar = run_sweep(config, out_dir=tmp_path, name="chunked", seeds=5, chunk_seeds=2, progress=False)
     assert lt.TRACE_COUNTS["simulate"] == before + 1  # 3 chunks (2, 2, 1 padded to 2): one compile

@@ -80,7 +80,8 @@ def test_factored_lora_forward_equals_the_dense_one(data, pretrained):
         np.asarray(net.lora_logits(W0, adapters, X)), np.asarray(net.logits(net.adapt(W0, adapters), X)), rtol=1e-11
     )
     np.testing.assert_allclose(
-        float(net.lora_cross_entropy(W0, adapters, X, y)), float(net.cross_entropy(net.adapt(W0, adapters), X, y)),
+        float(net.lora_cross_entropy(W0, adapters, X, y)),
+        float(net.cross_entropy(net.adapt(W0, adapters), X, y)),
         rtol=1e-12,
     )
 
@@ -93,12 +94,12 @@ def test_one_step_gradient_is_minus_the_loss_derivative(data, pretrained):
     """
     W0, G = pretrained
     X, y = data.finetune_train
-    for layer, key in zip(range(2), jax.random.split(jax.random.key(2))):
+    for layer, key in zip(range(2), jax.random.split(jax.random.key(2)), strict=True):
         D = jax.random.normal(key, W0[layer].shape)
         eps = 1e-7
 
         def moved(t):
-            return net.cross_entropy(W0._replace(**{W0._fields[layer]: W0[layer] + t * D}), X, y)
+            return net.cross_entropy(W0._replace(**{W0._fields[layer]: W0[layer] + t * D}), X, y)  # noqa: B023
 
         slope = (float(moved(eps)) - float(moved(-eps))) / (2 * eps)
         assert float(jnp.sum(G[layer] * D)) == pytest.approx(-slope, rel=1e-6)
@@ -109,8 +110,9 @@ def test_spectral_init_is_the_scaled_best_rank_r_approximation_of_G(pretrained, 
     """LoRA-One's Algorithm 1 per layer: A_0 B_0 = P_r(G_l) / (s s_1(G_l)), P_r the best rank-r approximation."""
     W0, G = pretrained
     rank = 4
-    setup = finetune.Setup((finetune.Method("ft", "full", "gd"), finetune.Method("one", "lora_one", "precgd")),
-                           rank=rank, s=s)
+    setup = finetune.Setup(
+        (finetune.Method("ft", "full", "gd"), finetune.Method("one", "lora_one", "precgd")), rank=rank, s=s
+    )
     for layer in net.layer_problems(W0, G):
         (A0, B0), base = finetune.lora_init(layer, "lora_one", setup, key=jax.random.key(0))
         np.testing.assert_array_equal(np.asarray(base), np.asarray(layer.W0))  # no offset: the model moves
@@ -146,8 +148,12 @@ def test_alignment_metric_agrees_with_scipy_subspace_angles(data, pretrained):
         A2 = U2 @ jax.random.normal(keys[2], (rank, rank)) + 0.2 * jax.random.normal(keys[3], U2.shape)
         B2 = jax.random.normal(keys[1], (rank, 10))
         out = alignments((lt.LoRAFactors(A1, B1), lt.LoRAFactors(A2, B2)), sub)
-        for name, F, ref in [("align_A_G_1", A1, U1), ("align_B_G_1", B1.T, V1),
-                             ("align_A_G_2", A2, U2), ("align_B_G_2", B2.T, V2)]:
+        for name, F, ref in [
+            ("align_A_G_1", A1, U1),
+            ("align_B_G_1", B1.T, V1),
+            ("align_A_G_2", A2, U2),
+            ("align_B_G_2", B2.T, V2),
+        ]:
             expected = _scipy_sin(F, ref)
             assert float(out[name]) == pytest.approx(expected, abs=1e-9)
             if name == "align_A_G_1":  # the suite's metric agrees (one shape: each compiles its Jacobi sweeps)
@@ -158,12 +164,14 @@ def test_alignment_metric_agrees_with_scipy_subspace_angles(data, pretrained):
 
 def test_layerwise_and_maybe_compose_the_suites_transformations():
     keys = jax.random.split(jax.random.key(7), 8)
-    params = tuple(lt.LoRAFactors(jax.random.normal(keys[2 * i], (6, 2)), jax.random.normal(keys[2 * i + 1], (2, 5)))
-                   for i in range(2))
+    params = tuple(
+        lt.LoRAFactors(jax.random.normal(keys[2 * i], (6, 2)), jax.random.normal(keys[2 * i + 1], (2, 5)))
+        for i in range(2)
+    )
     grads = jax.tree.map(lambda x: 0.3 * x[::-1] if x.ndim == 1 else 0.3 * x + 1.0, params)
     pre = lt.layerwise(lt.scale_by_lora_preconditioner(1e-3))
     updates, _ = pre.update(grads, pre.init(params), params)
-    for u, g, p in zip(updates, grads, params):
+    for u, g, p in zip(updates, grads, params, strict=True):
         expected = lt.precondition(p.A, p.B, g.A, g.B, 1e-3)
         np.testing.assert_allclose(np.asarray(u.A), np.asarray(expected[0]), rtol=1e-12)
         np.testing.assert_allclose(np.asarray(u.B), np.asarray(expected[1]), rtol=1e-12)
@@ -174,7 +182,7 @@ def test_layerwise_and_maybe_compose_the_suites_transformations():
         for _ in range(3):  # Adam's state is carried (or left alone) the same way
             u, state = update(grads, state, params)
             v, ref_state = ref_update(grads, ref_state, params)
-            for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(v)):
+            for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(v), strict=True):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-15)
 
 
@@ -213,7 +221,9 @@ def test_run_f8_quick_writes_results_and_plots(tmp_path):
     assert (first.loc["LoRA-One, precgd"]["align_B_G_2"] < 1e-10).all()
     assert first.loc["LoRA, gd"]["align_B_G_1"].isna().all()  # B_0 = 0: no subspace yet
     one = df[(df["step"] == 1) & (df["method"] == "full FT, gd")]
-    assert (one[["align_A_G_1", "align_B_G_1", "align_A_G_2", "align_B_G_2"]].to_numpy() < 1e-8).all()  # W_1 - W_0 = lr G
+    assert (
+        one[["align_A_G_1", "align_B_G_1", "align_A_G_2", "align_B_G_2"]].to_numpy() < 1e-8
+    ).all()  # W_1 - W_0 = lr G
     assert (df[df["init"] == "full"]["dist_ft"] == 0).all()
     last = df[df["step"] == config.steps]
     assert (last.groupby("method")["test_acc"].mean() > 0.85).all()

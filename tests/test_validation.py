@@ -117,8 +117,20 @@ def test_derived_field_lists():
     specs = lt.FIELD_SPECS
     assert lt.DYNAMIC_FIELDS == tuple(n for n, s in specs.items() if s.dynamic)
     assert set(lt.DYNAMIC_FIELDS) == {
-        "kappa", "target_scale", "noise", "leaky_slope", "alpha", "gamma", "s", "lr", "damping", "preheat_lr",
-        "preheat_damping", "target_angle", "lora_alpha", "lr_ratio",
+        "kappa",
+        "target_scale",
+        "noise",
+        "leaky_slope",
+        "alpha",
+        "gamma",
+        "s",
+        "lr",
+        "damping",
+        "preheat_lr",
+        "preheat_damping",
+        "target_angle",
+        "lora_alpha",
+        "lr_ratio",
     }
     assert lt.PROBLEM_FIELDS == ("kappa", "target_scale", "noise", "leaky_slope", "target_angle")
     assert all(lt.config.field_type(n) is float for n in lt.DYNAMIC_FIELDS)
@@ -129,11 +141,19 @@ def test_derived_field_lists():
 
 
 def test_the_new_fields_accept_their_valid_values_and_their_messages_say_why():
-    for changes in (dict(scaling="rslora", lora_alpha=16.0), dict(lr_ratio=16.0), dict(target_subspace="top"),
-                    dict(target_subspace="bottom", target_angle=math.pi / 2), dict(init="orthogonal"),
-                    dict(init="pissa", scaling="lora"), dict(init="olora", variant="qr")):
+    for changes in (
+        dict(scaling="rslora", lora_alpha=16.0),
+        dict(lr_ratio=16.0),
+        dict(target_subspace="top"),
+        dict(target_subspace="bottom", target_angle=math.pi / 2),
+        dict(init="orthogonal"),
+        dict(init="pissa", scaling="lora"),
+        dict(init="olora", variant="qr"),
+    ):
         assert lt.validate(BASE.replace(**changes))
-    with pytest.raises(lt.ConfigError, match=r"target_angle=2.0 is invalid: must be a finite number in \[0.0, 1.5708\]"):
+    with pytest.raises(
+        lt.ConfigError, match=r"target_angle=2.0 is invalid: must be a finite number in \[0.0, 1.5708\]"
+    ):
         lt.validate(BASE.replace(target_subspace="top", target_angle=2.0))
     with pytest.raises(lt.ConfigError, match="needs target_subspace 'top' or 'bottom'"):
         lt.validate(BASE.replace(target_angle=0.1))

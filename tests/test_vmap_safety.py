@@ -43,7 +43,9 @@ def test_vmapped_initialise_over_512_seeds_completes(name):
     problems = jax.vmap(lambda key: lt.make_problem(LINEAR, key=key))(_keys(SEEDS))
 
     def init(problem, key):
-        return lt.initialise(problem, name, rank=LINEAR.rank, key=key, alpha=0.1, preheat_rank=6, preheat_steps=5, preheat_lr=0.1)
+        return lt.initialise(
+            problem, name, rank=LINEAR.rank, key=key, alpha=0.1, preheat_rank=6, preheat_steps=5, preheat_lr=0.1
+        )
 
     inits = jax.jit(jax.vmap(init))(problems, _keys(SEEDS))
     assert inits.A.shape == (SEEDS, LINEAR.d, LINEAR.rank)

@@ -27,8 +27,19 @@ import pytest
 
 import lora_theory as lt
 
-CONFIG = lt.RunConfig(model="population", d=4, k=3, r_star=1, rank=2, init="random", alpha=0.3,
-                      optimizer="gd", lr=0.2, steps=4, log_every=1)
+CONFIG = lt.RunConfig(
+    model="population",
+    d=4,
+    k=3,
+    r_star=1,
+    rank=2,
+    init="random",
+    alpha=0.3,
+    optimizer="gd",
+    lr=0.2,
+    steps=4,
+    log_every=1,
+)
 SEEDS, POINTS = 4, 4100  # 16,400 runs
 SCALES = np.linspace(0.5, 2.0, POINTS)
 SWEPT = ("target_scale",)  # a problem field: every run has its own problem, one flat vmap
@@ -58,7 +69,10 @@ def _one_program(n_seeds: int, n_points: int, observe) -> lt.Trajectory:
 
 
 def _leaves(trajectory, index) -> dict[str, np.ndarray]:
-    return {jax.tree_util.keystr(path): np.asarray(x[index]) for path, x in jax.tree_util.tree_flatten_with_path(trajectory)[0]}
+    return {
+        jax.tree_util.keystr(path): np.asarray(x[index])
+        for path, x in jax.tree_util.tree_flatten_with_path(trajectory)[0]
+    }
 
 
 def _alone(index: int, observe) -> dict[str, np.ndarray]:
@@ -94,5 +108,6 @@ def test_with_every_metric_a_program_of_16400_runs_equals_narrower_programs():
             else:
                 finite = np.isfinite(alone[name])
                 np.testing.assert_array_equal(np.isfinite(batched[name]), finite, err_msg=f"run {index}: {name}")
-                np.testing.assert_allclose(batched[name][finite], alone[name][finite], rtol=1e-15, atol=1e-15,
-                                           err_msg=f"run {index}: {name}")
+                np.testing.assert_allclose(
+                    batched[name][finite], alone[name][finite], rtol=1e-15, atol=1e-15, err_msg=f"run {index}: {name}"
+                )

@@ -27,28 +27,28 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8
 from ._registry import Claim as Claim
 from ._report import format_table as format_table
+from ._report import results_frame as results_frame
 from ._statements import STATEMENTS as STATEMENTS
 from ._statements import Statement as Statement
 from ._statements import coverage as coverage
 from ._statements import format_coverage as format_coverage
 from ._statements import get_statement as get_statement
-from ._report import results_frame as results_frame
+from ._verdicts import KINDS as KINDS
 from ._verdicts import Z_MC as Z_MC
 from ._verdicts import CheckResult as CheckResult
-from ._verdicts import KINDS as KINDS
 from ._verdicts import at_least as at_least
 from ._verdicts import at_most as at_most
+from ._verdicts import explore as explore
 from ._verdicts import fit_slope as fit_slope
 from ._verdicts import law as law
 from ._verdicts import mc_at_most as mc_at_most
 from ._verdicts import mc_equal as mc_equal
-from ._verdicts import explore as explore
 from ._verdicts import pooled_law as pooled_law
 from ._verdicts import report as report
 from ._verdicts import sign_law as sign_law
@@ -88,7 +88,9 @@ __all__ = [
 ]
 
 #: the registered claims, in the SPEC's order.
-CLAIMS: tuple[Claim, ...] = tuple(module.CLAIM for module in (claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8))
+CLAIMS: tuple[Claim, ...] = tuple(
+    module.CLAIM for module in (claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8)
+)
 
 
 def claim_ids() -> tuple[str, ...]:
@@ -166,7 +168,9 @@ def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, *
     return ClaimRun(claim, params, measurement, rows, time.perf_counter() - start)
 
 
-def verify(claims: Sequence[str] | None = None, size: str = "quick", *, seeds: int | None = None, progress=None) -> list[ClaimRun]:
+def verify(
+    claims: Sequence[str] | None = None, size: str = "quick", *, seeds: int | None = None, progress=None
+) -> list[ClaimRun]:
     """Run the given claims (default all) at ``size``; ``progress(claim, run)`` is called after each."""
     runs = []
     for claim_id in claims or claim_ids():

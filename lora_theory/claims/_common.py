@@ -10,7 +10,7 @@ slower); a test checks that these observables equal the corresponding metrics of
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +28,23 @@ def results_frame(runs: Sequence[ClaimRun]):
             record["theorem"] = run.claim.theorem
             record["wall_time_s"] = run.wall_time
             records.append(record)
-    columns = ["claim", "row", "kind", "statement", "paper", "theorem", "check", "rule", "predicted", "mean", "spread", "margin", "verdict", "n", "wall_time_s"]
+    columns = [
+        "claim",
+        "row",
+        "kind",
+        "statement",
+        "paper",
+        "theorem",
+        "check",
+        "rule",
+        "predicted",
+        "mean",
+        "spread",
+        "margin",
+        "verdict",
+        "n",
+        "wall_time_s",
+    ]
     return pd.DataFrame.from_records(records, columns=columns)
 
 

@@ -105,19 +105,39 @@ class CheckResult:
 
     @property
     def verdict(self) -> str:
-        """"PASS" / "FAIL" for verdict rows, else the kind ("info" or "explore")."""
+        """ "PASS" / "FAIL" for verdict rows, else the kind ("info" or "explore")."""
         return self.kind if self.informative else ("PASS" if self.passed else "FAIL")
 
 
-def report(claim, check, values, *, predicted=math.nan, rule="reported, no verdict", n=None, statement="") -> CheckResult:
+def report(
+    claim, check, values, *, predicted=math.nan, rule="reported, no verdict", n=None, statement=""
+) -> CheckResult:
     """A reported row (kind "info"): mean and spread of ``values``, no verdict."""
     values = np.asarray(values, np.float64)
-    return CheckResult(claim, check, rule, float(predicted), sample_mean(values) if values.size else math.nan,
-                       sample_std(values), math.nan, int(values.size if n is None else n), kind="info", statement=statement)
+    return CheckResult(
+        claim,
+        check,
+        rule,
+        float(predicted),
+        sample_mean(values) if values.size else math.nan,
+        sample_std(values),
+        math.nan,
+        int(values.size if n is None else n),
+        kind="info",
+        statement=statement,
+    )
 
 
-def explore(claim, check, values, *, predicted=math.nan, rule="outside the hypotheses: reported, no verdict", n=None,
-            statement="") -> CheckResult:
+def explore(
+    claim,
+    check,
+    values,
+    *,
+    predicted=math.nan,
+    rule="outside the hypotheses: reported, no verdict",
+    n=None,
+    statement="",
+) -> CheckResult:
     """A row measured outside the theorem's hypotheses (kind "explore"): reported, never PASS.
 
     ``check`` should say which hypothesis fails and by how much (e.g. "rho = 0.19 > 1/20")."""

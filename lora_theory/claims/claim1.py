@@ -78,12 +78,19 @@ def measure(p):
     noises = np.asarray((0.0, *p["explore_noises"]))
     alpha, lr = (np.ravel(v) for v in np.meshgrid(p["alphas"], p["lrs"], indexing="ij"))
     sin_B, sin_A, b0_norm, rank_gap = compute(
-        seed_keys(seed_list(p)), f64(noises), (f64(alpha), f64(lr)), f64(p["kappa"]), f64(p["b0_scale"]), shape=shape,
+        seed_keys(seed_list(p)),
+        f64(noises),
+        (f64(alpha), f64(lr)),
+        f64(p["kappa"]),
+        f64(p["b0_scale"]),
+        shape=shape,
     )
     n_seeds = sin_B.shape[0]
     flat = lambda a: np.asarray(a).reshape(n_seeds, noises.size * alpha.size, *np.shape(a)[3:])  # noqa: E731
     return {
-        "alpha": np.tile(alpha, noises.size), "lr": np.tile(lr, noises.size), "noise": np.repeat(noises, alpha.size),
+        "alpha": np.tile(alpha, noises.size),
+        "lr": np.tile(lr, noises.size),
+        "noise": np.repeat(noises, alpha.size),
         "sin_B_G": flat(sin_B),  # (seeds, noises x grid, steps + 1)
         "sin_A_G": flat(sin_A),
         "b0_norm": flat(b0_norm),  # (seeds, noises x grid)
@@ -98,7 +105,9 @@ def judge(m, p):
     b0_zero = m["b0_norm"] == 0.0
     rank_r = m["rank_gap"] <= p["rank_tol"]
     inside = b0_zero & rank_r
-    grid = f"alpha in {{{', '.join(f'{v:g}' for v in p['alphas'])}}}, eta in {{{', '.join(f'{v:g}' for v in p['lrs'])}}}"
+    grid = (
+        f"alpha in {{{', '.join(f'{v:g}' for v in p['alphas'])}}}, eta in {{{', '.join(f'{v:g}' for v in p['lrs'])}}}"
+    )
     side = "row(B_t) vs row(G)" if p.get("factor", "B") == "B" else "col(A_t) vs col(G) (the mirrored statement)"
     rows = [
         at_most(
@@ -114,19 +123,23 @@ def judge(m, p):
     for noise in np.unique(m["noise"][m["noise"] > 0]):
         at = (m["noise"] == noise)[None, :] & ~rank_r
         if at.any():
-            rows.append(explore(
-                "1",
-                f"outside the hypotheses: label noise {noise:g} (G has rank > r*: s_r*+1(G)/s_r*(G) = "
-                f"{np.min(m['rank_gap'][at]):.2g} .. {np.max(m['rank_gap'][at]):.2g}): the same sine, max over steps",
-                worst[at],
-            ))
+            rows.append(
+                explore(
+                    "1",
+                    f"outside the hypotheses: label noise {noise:g} (G has rank > r*: s_r*+1(G)/s_r*(G) = "
+                    f"{np.min(m['rank_gap'][at]):.2g} .. {np.max(m['rank_gap'][at]):.2g}): the same sine, max over steps",
+                    worst[at],
+                )
+            )
     if (~b0_zero).any():
-        rows.append(explore(
-            "1",
-            f"outside the hypotheses: B_0 != 0 (||B_0||_F = {np.min(m['b0_norm'][~b0_zero]):.2g} .. "
-            f"{np.max(m['b0_norm'][~b0_zero]):.2g}): the same sine, max over steps",
-            worst[~b0_zero],
-        ))
+        rows.append(
+            explore(
+                "1",
+                f"outside the hypotheses: B_0 != 0 (||B_0||_F = {np.min(m['b0_norm'][~b0_zero]):.2g} .. "
+                f"{np.max(m['b0_norm'][~b0_zero]):.2g}): the same sine, max over steps",
+                worst[~b0_zero],
+            )
+        )
     return rows
 
 
@@ -149,12 +162,40 @@ CLAIM = Claim(
     prediction="0 (exact invariance: B_{t+1} - B_t = eta A_t^T (G - Sigma_hat A_t B_t) has rows in row(G)).",
     verdict_rule="worst instance over seeds, grid points and steps inside the hypotheses <= tol (rounding, 1e-9 "
     "in float64); runs outside them: explore rows.",
-    quick=dict(d=40, k=30, r_star=3, rank=6, n_samples=640, kappa=4.0, lrs=(1.0 / 64, 1.0 / 8),
-               alphas=(1e-3, 1e-1, 0.5), explore_noises=(0.1,), b0_scale=0.0, steps=300, seeds=4, tol=1e-9,
-               rank_tol=1e-10, factor="B"),
-    full=dict(d=100, k=100, r_star=4, rank=8, n_samples=1600, kappa=4.0, lrs=(1.0 / 64, 1.0 / 16, 1.0 / 4),
-              alphas=(1e-3, 1e-2, 1e-1, 0.25), explore_noises=(0.1,), b0_scale=0.0, steps=1500, seeds=10, tol=1e-9,
-              rank_tol=1e-10, factor="B"),
+    quick=dict(
+        d=40,
+        k=30,
+        r_star=3,
+        rank=6,
+        n_samples=640,
+        kappa=4.0,
+        lrs=(1.0 / 64, 1.0 / 8),
+        alphas=(1e-3, 1e-1, 0.5),
+        explore_noises=(0.1,),
+        b0_scale=0.0,
+        steps=300,
+        seeds=4,
+        tol=1e-9,
+        rank_tol=1e-10,
+        factor="B",
+    ),
+    full=dict(
+        d=100,
+        k=100,
+        r_star=4,
+        rank=8,
+        n_samples=1600,
+        kappa=4.0,
+        lrs=(1.0 / 64, 1.0 / 16, 1.0 / 4),
+        alphas=(1e-3, 1e-2, 1e-1, 0.25),
+        explore_noises=(0.1,),
+        b0_scale=0.0,
+        steps=1500,
+        seeds=10,
+        tol=1e-9,
+        rank_tol=1e-10,
+        factor="B",
+    ),
     measure=measure,
     judge=judge,
     covers=("LoRA-One Thm 3.1",),

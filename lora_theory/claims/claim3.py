@@ -67,8 +67,9 @@ def spectral_instance(sigma_hat, U, s, V, rank, gamma):
     dW = (U * s) @ V.T
     G = sigma_hat @ dW  # = X^T (Y - X W0) / N with noiseless labels
     G_left, _, G_right = top_singular_subspaces(G, U.shape[1])
-    problem = LinearProblem(jnp.zeros((d, k), G.dtype), dW, G, sigma_hat, jnp.zeros((), G.dtype),
-                            G_left, G_right, U, V, s)
+    problem = LinearProblem(
+        jnp.zeros((d, k), G.dtype), dW, G, sigma_hat, jnp.zeros((), G.dtype), G_left, G_right, U, V, s
+    )
     init = initialise(problem, "spectral", rank=rank, key=jax.random.key(0), gamma=gamma)
     error = jnp.linalg.norm(init.A @ init.B - dW, ord=2)
     eps_hat = jnp.max(jnp.abs(jnp.linalg.eigvalsh(sigma_hat - jnp.eye(d, dtype=G.dtype))))
@@ -122,7 +123,7 @@ def compute(keys, kappas, d_kappa, gamma, *, shape):
         for dd in d_grid:
             (S,) = grams(Xd[:, :dd], [d_ratio * dd])
             dsweep.append(spectral_instance(S, _orthonormal(Zu[:dd]), s_d, Vd, rank, gamma))
-        dsweep = tuple(jnp.stack(col) for col in zip(*dsweep))
+        dsweep = tuple(jnp.stack(col) for col in zip(*dsweep, strict=True))
         return grid, dsweep
 
     return lax.map(one_seed, keys)  # sequential over seeds: one X in memory at a time
@@ -181,16 +182,20 @@ def judge(m, p):
     premise_scale = float(p["premise_scale"])
     eps_k = np.asarray(theory.thm33_premise_eps(kappa))  # (kappas,)
     # every instance of both sweeps, flattened
-    eps_bound = np.concatenate([
-        np.broadcast_to(eps_k[None, :, None], m["eps_hat"].shape).ravel(),
-        np.full(m["d_eps_hat"].size, float(theory.thm33_premise_eps(p["d_kappa"]))),
-    ])
+    eps_bound = np.concatenate(
+        [
+            np.broadcast_to(eps_k[None, :, None], m["eps_hat"].shape).ravel(),
+            np.full(m["d_eps_hat"].size, float(theory.thm33_premise_eps(p["d_kappa"]))),
+        ]
+    )
     eps_hat = np.concatenate([m["eps_hat"].ravel(), m["d_eps_hat"].ravel()])
     error = np.concatenate([m["error"].ravel(), m["d_error"].ravel()])
-    conclusion = np.concatenate([
-        np.asarray(theory.thm33_conclusion(m["s_rstar"][..., None])).ravel(),
-        np.asarray(theory.thm33_conclusion(m["d_s_rstar"][..., None])).ravel(),
-    ])
+    conclusion = np.concatenate(
+        [
+            np.asarray(theory.thm33_conclusion(m["s_rstar"][..., None])).ravel(),
+            np.asarray(theory.thm33_conclusion(m["d_s_rstar"][..., None])).ravel(),
+        ]
+    )
     ratio = error / conclusion  # <= 1: the conclusion holds
     inside = eps_hat <= premise_scale * eps_bound
     outside = ~inside
@@ -225,97 +230,124 @@ def judge(m, p):
     exponent = fit_slope(np.log(kappa), np.log(n_star))
     spread = _bootstrap_exponent(holds, n_ratio, kappa, COVERAGE)
     tol = p["sample_size_tol"]
-    rows.append(CheckResult(
-        "3",
-        f"sample size: smallest N/d (grid x2) with the conclusion on >= {COVERAGE:.0%} of seeds, "
-        f"N*/d = {', '.join(f'{v:g}' for v in n_star)} for kappa = {', '.join(f'{v:g}' for v in kappa)}: "
-        "log-log exponent in kappa (suite's sqrt(d/N) law)",
-        f"|exponent - predicted| <= {tol:g} (spread: bootstrap over seeds)",
-        float(p["sample_size_exponent"]),
-        exponent,
-        spread,
-        float(tol - abs(exponent - p["sample_size_exponent"])) if np.isfinite(exponent) else math.nan,
-        int(holds.shape[0]),
-    ))
-    rows.append(CheckResult(
-        "3",
-        "sample size exponent against the paper's sufficient eps = c/kappa^3 (N ~ kappa^6)",
-        "reported, no verdict (a sufficient condition)",
-        theory.sample_size_exponent("sufficient"),
-        exponent,
-        spread,
-        math.nan,
-        int(holds.shape[0]),
-        kind="info",
-    ))
+    rows.append(
+        CheckResult(
+            "3",
+            f"sample size: smallest N/d (grid x2) with the conclusion on >= {COVERAGE:.0%} of seeds, "
+            f"N*/d = {', '.join(f'{v:g}' for v in n_star)} for kappa = {', '.join(f'{v:g}' for v in kappa)}: "
+            "log-log exponent in kappa (suite's sqrt(d/N) law)",
+            f"|exponent - predicted| <= {tol:g} (spread: bootstrap over seeds)",
+            float(p["sample_size_exponent"]),
+            exponent,
+            spread,
+            float(tol - abs(exponent - p["sample_size_exponent"])) if np.isfinite(exponent) else math.nan,
+            int(holds.shape[0]),
+        )
+    )
+    rows.append(
+        CheckResult(
+            "3",
+            "sample size exponent against the paper's sufficient eps = c/kappa^3 (N ~ kappa^6)",
+            "reported, no verdict (a sufficient condition)",
+            theory.sample_size_exponent("sufficient"),
+            exponent,
+            spread,
+            math.nan,
+            int(holds.shape[0]),
+            kind="info",
+        )
+    )
     prem_holds = m["eps_hat"] <= eps_k[None, :, None]
     n_prem = smallest_sufficient_ratio(prem_holds, n_ratio)
     for i, kap in enumerate(kappa):
         j = np.nonzero(n_ratio == n_star[i])[0]
         eps_at = float(np.mean(m["eps_hat"][:, i, j[0]])) if j.size else math.nan
         where = "outside the hypotheses" if eps_at > eps_k[i] else "inside the hypotheses"
-        rows.append(CheckResult(
-            "3",
-            f"kappa = {kap:g}: at N*/d = {n_star[i]:g} {where}: ||Sigma_hat - I||_op = {eps_at:.3g} "
-            f"{'>' if eps_at > eps_k[i] else '<='} 1/(2 kappa) = {eps_k[i]:.3g}; the premise holds on "
-            f">= {COVERAGE:.0%} of seeds "
-            + (f"from N/d = {n_prem[i]:g}" if np.isfinite(n_prem[i]) else f"nowhere on the grid (N/d <= {n_ratio[-1]:g})"),
-            "reported, no verdict (measured: mean ||Sigma_hat - I||_op at N*/d)",
-            float(eps_k[i]),
-            eps_at,
-            sample_std(m["eps_hat"][:, i, j[0]]) if j.size else math.nan,
-            math.nan,
-            int(holds.shape[0]),
-            kind="explore" if eps_at > eps_k[i] else "info",
-            statement="LoRA-One Eq. (8)",
-        ))
+        rows.append(
+            CheckResult(
+                "3",
+                f"kappa = {kap:g}: at N*/d = {n_star[i]:g} {where}: ||Sigma_hat - I||_op = {eps_at:.3g} "
+                f"{'>' if eps_at > eps_k[i] else '<='} 1/(2 kappa) = {eps_k[i]:.3g}; the premise holds on "
+                f">= {COVERAGE:.0%} of seeds "
+                + (
+                    f"from N/d = {n_prem[i]:g}"
+                    if np.isfinite(n_prem[i])
+                    else f"nowhere on the grid (N/d <= {n_ratio[-1]:g})"
+                ),
+                "reported, no verdict (measured: mean ||Sigma_hat - I||_op at N*/d)",
+                float(eps_k[i]),
+                eps_at,
+                sample_std(m["eps_hat"][:, i, j[0]]) if j.size else math.nan,
+                math.nan,
+                int(holds.shape[0]),
+                kind="explore" if eps_at > eps_k[i] else "info",
+                statement="LoRA-One Eq. (8)",
+            )
+        )
 
     # the sqrt(d/N) law at one kappa
     i_law = int(np.argmin(np.abs(kappa - p["law_kappa"])))
     use = n_ratio >= p["law_min_ratio"]  # the asymptotic regime N >> d
     rel = m["error"][:, i_law, use] / m["dW_norm"][:, i_law, use]
     n_samples = n_ratio[use] * p["d"]
-    rows.append(pooled_law(
-        "3",
-        f"relative error ||A_0 B_0 - dW||_op/||dW||_op vs N (kappa = {kappa[i_law]:g}, N/d = "
-        f"{n_ratio[use][0]:g} .. {n_ratio[use][-1]:g}): log-log slope (sqrt(d/N) law)",
-        np.log(n_samples),
-        np.log(rel),
-        p["predicted_exponent"],
-        p["slope_tol"],
-    ))
+    rows.append(
+        pooled_law(
+            "3",
+            f"relative error ||A_0 B_0 - dW||_op/||dW||_op vs N (kappa = {kappa[i_law]:g}, N/d = "
+            f"{n_ratio[use][0]:g} .. {n_ratio[use][-1]:g}): log-log slope (sqrt(d/N) law)",
+            np.log(n_samples),
+            np.log(rel),
+            p["predicted_exponent"],
+            p["slope_tol"],
+        )
+    )
     law_const = rel / np.asarray(theory.finite_sample_error_law(p["d"], n_samples))
-    rows.append(CheckResult(
-        "3",
-        "relative error / sqrt(d/N): the law's constant",
-        "reported, no verdict",
-        1.0,
-        sample_mean(np.mean(law_const, axis=1)),
-        sample_std(np.mean(law_const, axis=1)),
-        math.nan,
-        law_const.shape[0],
-        kind="info",
-    ))
+    rows.append(
+        CheckResult(
+            "3",
+            "relative error / sqrt(d/N): the law's constant",
+            "reported, no verdict",
+            1.0,
+            sample_mean(np.mean(law_const, axis=1)),
+            sample_std(np.mean(law_const, axis=1)),
+            math.nan,
+            law_const.shape[0],
+            kind="info",
+        )
+    )
 
     # the d sweep at fixed N/d
     d_rel = m["d_error"] / m["d_dW_norm"]
     d_inside = m["d_eps_hat"] <= premise_scale * float(theory.thm33_premise_eps(p["d_kappa"]))
-    rows.append(pooled_law(
-        "3",
-        f"relative error vs d at N/d = {p['d_ratio']}, kappa = {p['d_kappa']:g}, d = "
-        f"{', '.join(f'{v:g}' for v in m['d_grid'])} ({int(d_inside.sum())} of {d_inside.size} inside the premise): "
-        "log-log slope (flat in d)",
-        np.log(m["d_grid"]),
-        np.log(d_rel),
-        p["d_slope"],
-        p["d_slope_tol"],
-    ))
+    rows.append(
+        pooled_law(
+            "3",
+            f"relative error vs d at N/d = {p['d_ratio']}, kappa = {p['d_kappa']:g}, d = "
+            f"{', '.join(f'{v:g}' for v in m['d_grid'])} ({int(d_inside.sum())} of {d_inside.size} inside the premise): "
+            "log-log slope (flat in d)",
+            np.log(m["d_grid"]),
+            np.log(d_rel),
+            p["d_slope"],
+            p["d_slope_tol"],
+        )
+    )
     return rows
 
 
-_COMMON = dict(r_star=4, rank=8, gamma=1.0, premise_scale=1.0, kappas=(2.0, 4.0, 8.0, 16.0), law_kappa=4.0, law_min_ratio=4, d_kappa=2.0,
-               sample_size_exponent=theory.sample_size_exponent("law"),
-               predicted_exponent=theory.FINITE_SAMPLE_EXPONENT, slope_tol=0.05, d_slope=0.0)
+_COMMON = dict(
+    r_star=4,
+    rank=8,
+    gamma=1.0,
+    premise_scale=1.0,
+    kappas=(2.0, 4.0, 8.0, 16.0),
+    law_kappa=4.0,
+    law_min_ratio=4,
+    d_kappa=2.0,
+    sample_size_exponent=theory.sample_size_exponent("law"),
+    predicted_exponent=theory.FINITE_SAMPLE_EXPONENT,
+    slope_tol=0.05,
+    d_slope=0.0,
+)
 
 CLAIM = Claim(
     id="3",
@@ -340,10 +372,28 @@ CLAIM = Claim(
     # sample_size_tol = 0.5: N*/d is read on a grid of factor 2 while kappa spans a factor 8; one
     # kappa's N* off by one grid point moves the least-squares exponent by at most 0.3, so 0.5
     # absorbs the grid (and a kappa-dependent constant) but not kappa^1 or kappa^3.
-    quick=dict(_COMMON, d=16, k=12, n_ratios=tuple(2**j for j in range(12)), d_grid=(16, 32, 64, 128),
-               d_ratio=128, seeds=20, sample_size_tol=0.5, d_slope_tol=0.15),
-    full=dict(_COMMON, d=32, k=24, n_ratios=tuple(2**j for j in range(14)), d_grid=(16, 32, 64, 128, 256),
-              d_ratio=128, seeds=60, sample_size_tol=0.5, d_slope_tol=0.15),
+    quick=dict(
+        _COMMON,
+        d=16,
+        k=12,
+        n_ratios=tuple(2**j for j in range(12)),
+        d_grid=(16, 32, 64, 128),
+        d_ratio=128,
+        seeds=20,
+        sample_size_tol=0.5,
+        d_slope_tol=0.15,
+    ),
+    full=dict(
+        _COMMON,
+        d=32,
+        k=24,
+        n_ratios=tuple(2**j for j in range(14)),
+        d_grid=(16, 32, 64, 128, 256),
+        d_ratio=128,
+        seeds=60,
+        sample_size_tol=0.5,
+        d_slope_tol=0.15,
+    ),
     measure=measure,
     judge=judge,
     covers=("LoRA-One Thm 3.3", "LoRA-One Eq. (8)"),

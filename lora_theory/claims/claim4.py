@@ -93,8 +93,10 @@ def observe_error(problem, objective, factors):
     there), so E = X V^T: X is the whole error, in the block that
     :func:`~lora_theory.theory.linear.precgd_linearised_risk` iterates.
     """
-    return {"risk": risk(problem, objective, factors), "X": factors.A @ (factors.B @ problem.dW_right)
-            - problem.dW_left * problem.dW_singular_values}
+    return {
+        "risk": risk(problem, objective, factors),
+        "X": factors.A @ (factors.B @ problem.dW_right) - problem.dW_left * problem.dW_singular_values,
+    }
 
 
 @functools.partial(jax.jit, static_argnames=("shape", "optimizer", "ceiling"))
@@ -149,17 +151,30 @@ def measure(p):
     # a test checks it); its slow runs need ~kappa/eta steps
     d = p["gd_d"]
     gd_keys = seed_keys(list(range(int(p.get("first_seed", 0)), int(p.get("first_seed", 0)) + int(p["gd_seeds"]))))
-    curves, *_ = compute(gd_keys, kappas, f64([1.0]), f64([0.0]), lr,
-                              shape=(d, d, r_star, r_star, p["n_factor"] * d, p["gd_steps"]), optimizer="gd")
+    curves, *_ = compute(
+        gd_keys,
+        kappas,
+        f64([1.0]),
+        f64([0.0]),
+        lr,
+        shape=(d, d, r_star, r_star, p["n_factor"] * d, p["gd_steps"]),
+        optimizer="gd",
+    )
     out["gd_rate"] = _rates(curves[0], None)  # (gd seeds, kappas)
     # precgd, one program at rank 2 r_star: lane 0 is r = r_star with lam = 0 (exact init, rstar_damping:
     # see _COMMON), then the over-ranked lanes
     d, keys = p["precgd_d"], seed_keys(seed_list(p))
     lanes = (("exact", p["rstar_damping"]),) + tuple(p["over_lanes"])
-    curves, sigma_hat, U, V, (start, X) = compute(keys, kappas, f64([float(init == "exact") for init, _ in lanes]),
-                                                  f64([lam for _, lam in lanes]), lr,
-                                                  shape=(d, d, r_star, 2 * r_star, p["n_factor"] * d, p["precgd_steps"]),
-                                                  optimizer="precgd", ceiling=float(p["window"][1]))
+    curves, sigma_hat, U, V, (start, X) = compute(
+        keys,
+        kappas,
+        f64([float(init == "exact") for init, _ in lanes]),
+        f64([lam for _, lam in lanes]),
+        lr,
+        shape=(d, d, r_star, 2 * r_star, p["n_factor"] * d, p["precgd_steps"]),
+        optimizer="precgd",
+        ceiling=float(p["window"][1]),
+    )
     curves = np.asarray(curves)
     out["precgd_risk"], out["over_risk"] = curves[0], curves[1:]  # (seeds, kappas, steps + 1), (lanes, ...)
     # lane 0's error at the first step of each run's fit window, for the one-window-ahead prediction
@@ -197,8 +212,9 @@ def linearised_rates(m, eta, window, *, identity=False):
     sigma = np.broadcast_to(eye, S_hat.shape) if identity else S_hat
     measured = m["precgd_risk"]
     steps = measured.shape[-1] - 1
-    rho2, curves = _linearised(f64(eta), f64(sigma), f64(U), f64(V), f64(np.concatenate([error0, error_start], axis=1)),
-                               steps=steps)
+    rho2, curves = _linearised(
+        f64(eta), f64(sigma), f64(U), f64(V), f64(np.concatenate([error0, error_start], axis=1)), steps=steps
+    )
     curves = np.asarray(curves)
     n_kappa = s.shape[0]
     spliced = np.empty_like(measured)
@@ -234,41 +250,103 @@ def judge(m, p):
 
     # r = r*, lam = 0: kappa-independence
     spread, means = _spread_of_means(precgd)
-    rows.append(at_most("4", f"precgd (r = r*, lam = 0): max - min over kappa in {{{kappas}}} of the seed-mean rate "
-                        f"(seed means {_fmt(means)})", [spread], tol, predicted=0.0,
-                        rule=f"spread of the seed means <= {tol:g}"))
+    rows.append(
+        at_most(
+            "4",
+            f"precgd (r = r*, lam = 0): max - min over kappa in {{{kappas}}} of the seed-mean rate "
+            f"(seed means {_fmt(means)})",
+            [spread],
+            tol,
+            predicted=0.0,
+            rule=f"spread of the seed means <= {tol:g}",
+        )
+    )
     rho2, lin_start, lin = linearised_rates(m, eta, window, identity=p.get("predicted_sigma") == "identity")
     per_seed, lin_per_seed = np.ptp(precgd, axis=1), np.ptp(lin_start, axis=1)
-    rows.append(report("4", f"precgd (r = r*): max - min over kappa per seed (max {np.max(per_seed):.3g}; the linearised "
-                       f"map from E_0, kappa-free, gives max {np.max(lin_per_seed):.3g}: an estimator effect)",
-                       per_seed, predicted=0.0))
-    rows.append(report("4", "precgd (r = r*): slope of log(1 - rate) vs log kappa (kappa-free: 0)",
-                       [fit_slope(log_kappa, np.log1p(-row)) for row in precgd], predicted=0.0))
+    rows.append(
+        report(
+            "4",
+            f"precgd (r = r*): max - min over kappa per seed (max {np.max(per_seed):.3g}; the linearised "
+            f"map from E_0, kappa-free, gives max {np.max(lin_per_seed):.3g}: an estimator effect)",
+            per_seed,
+            predicted=0.0,
+        )
+    )
+    rows.append(
+        report(
+            "4",
+            "precgd (r = r*): slope of log(1 - rate) vs log kappa (kappa-free: 0)",
+            [fit_slope(log_kappa, np.log1p(-row)) for row in precgd],
+            predicted=0.0,
+        )
+    )
 
     # r = r*: the finite-N prediction, per instance
     rel = np.abs(precgd / lin - 1.0)
-    rows.append(at_most("4", "precgd (r = r*): |rate / predicted - 1| per instance; predicted: the same fit on precgd's "
-                        "linearisation at the optimum with Sigma_hat, iterated exactly from the run's error at the start "
-                        f"of its fit window (mean predicted {sample_mean(lin):.3g})", rel, p["linearised_tol"],
-                        predicted=0.0, rule=f"max over instances <= {p['linearised_tol']:g}"))
+    rows.append(
+        at_most(
+            "4",
+            "precgd (r = r*): |rate / predicted - 1| per instance; predicted: the same fit on precgd's "
+            "linearisation at the optimum with Sigma_hat, iterated exactly from the run's error at the start "
+            f"of its fit window (mean predicted {sample_mean(lin):.3g})",
+            rel,
+            p["linearised_tol"],
+            predicted=0.0,
+            rule=f"max over instances <= {p['linearised_tol']:g}",
+        )
+    )
     rel_start = precgd / lin_start - 1.0
-    rows.append(report("4", "precgd (r = r*): rate / predicted - 1 with the map iterated from E_0 = (Sigma_hat - I) dW "
-                       f"(a priori; max |.| {np.max(np.abs(rel_start)):.3g}: the early phase is nonlinear while "
-                       "||E|| > lambda*_r*)", rel_start))
+    rows.append(
+        report(
+            "4",
+            "precgd (r = r*): rate / predicted - 1 with the map iterated from E_0 = (Sigma_hat - I) dW "
+            f"(a priori; max |.| {np.max(np.abs(rel_start)):.3g}: the early phase is nonlinear while "
+            "||E|| > lambda*_r*)",
+            rel_start,
+        )
+    )
     above = precgd / rho2[:, None] - 1.0
-    rows.append(at_most("4", "precgd (r = r*): rate / rho^2 - 1 per instance; rho^2 = the linearised map's slowest mode "
-                        f"(theory.precgd_rate_linearised, kappa-free; mean {sample_mean(rho2):.3g}): a bound on any fit",
-                        above, p["slowest_tol"], predicted=0.0, rule=f"max over instances <= {p['slowest_tol']:g}"))
+    rows.append(
+        at_most(
+            "4",
+            "precgd (r = r*): rate / rho^2 - 1 per instance; rho^2 = the linearised map's slowest mode "
+            f"(theory.precgd_rate_linearised, kappa-free; mean {sample_mean(rho2):.3g}): a bound on any fit",
+            above,
+            p["slowest_tol"],
+            predicted=0.0,
+            rule=f"max over instances <= {p['slowest_tol']:g}",
+        )
+    )
     bias = 1.0 - lin / rho2[:, None]
-    rows.append(report("4", "precgd (r = r*): the estimator's own error, 1 - (fit of the linearised map) / rho^2 "
-                       f"(max {np.max(bias):.3g}; the measured rate: at most {np.max(-above):.3g} below rho^2)", bias))
-    rows.append(report("4", "precgd (r = r*): the rate against the population law (1 - eta)^2 (ScaledGD's; N = infinity)",
-                       precgd, predicted=float(theory.precgd_rate(p["lr"]))))
+    rows.append(
+        report(
+            "4",
+            "precgd (r = r*): the estimator's own error, 1 - (fit of the linearised map) / rho^2 "
+            f"(max {np.max(bias):.3g}; the measured rate: at most {np.max(-above):.3g} below rho^2)",
+            bias,
+        )
+    )
+    rows.append(
+        report(
+            "4",
+            "precgd (r = r*): the rate against the population law (1 - eta)^2 (ScaledGD's; N = infinity)",
+            precgd,
+            predicted=float(theory.precgd_rate(p["lr"])),
+        )
+    )
 
     # gd: the 1/kappa law (r = r*; the same run is gd at r = 2 r*)
-    rows.append(law("4", "gd (r = r*; the same run as r = 2 r* from the exact init): slope of log(1 - rate) vs log kappa "
-                    f"(1 - rate ~ 1/kappa; seed-mean rates {_fmt(np.mean(gd, axis=0))})",
-                    [fit_slope(log_kappa, np.log1p(-row)) for row in gd], p["gd_exponent"], p["slope_tol"], statement=C2))
+    rows.append(
+        law(
+            "4",
+            "gd (r = r*; the same run as r = 2 r* from the exact init): slope of log(1 - rate) vs log kappa "
+            f"(1 - rate ~ 1/kappa; seed-mean rates {_fmt(np.mean(gd, axis=0))})",
+            [fit_slope(log_kappa, np.log1p(-row)) for row in gd],
+            p["gd_exponent"],
+            p["slope_tol"],
+            statement=C2,
+        )
+    )
 
     # r = 2 r*: damped precgd, judged inside the premises (exact init, 0 < lam <= damping_premise lambda*_r*)
     over = _rates(m["over_risk"], window)  # (lanes, seeds, kappas)
@@ -282,34 +360,71 @@ def judge(m, p):
         if lam == 0:
             outside.append("lam = 0: B B^T is singular")
         elif np.any(ratio > premise):
-            outside.append(f"lam / lambda*_r* = {_fmt(ratio[ratio > premise])} > {premise:g} at kappa = "
-                           f"{', '.join(f'{k:g}' for k in kappa[ratio > premise])}")
+            outside.append(
+                f"lam / lambda*_r* = {_fmt(ratio[ratio > premise])} > {premise:g} at kappa = "
+                f"{', '.join(f'{k:g}' for k in kappa[ratio > premise])}"
+            )
         why = f"outside the hypotheses ({'; '.join(outside)})"
         spread, means = _spread_of_means(over[i], finite_only=bool(outside))
         if lam == 0:
             finite = np.isfinite(m["over_risk"][i][..., 1])
-            rows.append(explore("4", f"{setting}: {why}: fraction of runs finite after one step (precgd needs damping)",
-                                [float(np.mean(finite))]))
+            rows.append(
+                explore(
+                    "4",
+                    f"{setting}: {why}: fraction of runs finite after one step (precgd needs damping)",
+                    [float(np.mean(finite))],
+                )
+            )
         elif outside:
-            rows.append(explore("4", f"{setting}: {why}: max - min over kappa of the seed-mean rate (seed means "
-                                f"{_fmt(means)}; per seed: max {np.nanmax(np.ptp(over[i], axis=1)):.3g}; "
-                                f"{int(np.sum(~np.isfinite(over[i])))} rates not finite, left out)", [spread]))
+            rows.append(
+                explore(
+                    "4",
+                    f"{setting}: {why}: max - min over kappa of the seed-mean rate (seed means "
+                    f"{_fmt(means)}; per seed: max {np.nanmax(np.ptp(over[i], axis=1)):.3g}; "
+                    f"{int(np.sum(~np.isfinite(over[i])))} rates not finite, left out)",
+                    [spread],
+                )
+            )
         elif i != p["over_verdict_lane"]:
-            rows.append(report("4", f"{setting}: max - min over kappa of the seed-mean rate (seed means {_fmt(means)})",
-                               [spread], predicted=0.0))
+            rows.append(
+                report(
+                    "4",
+                    f"{setting}: max - min over kappa of the seed-mean rate (seed means {_fmt(means)})",
+                    [spread],
+                    predicted=0.0,
+                )
+            )
         if i == p["over_verdict_lane"]:  # the verdict; none possible outside the premises: FAIL
-            rows.append(at_most("4", f"{setting}: max - min over kappa of the seed-mean rate (seed means {_fmt(means)}; "
-                                f"premises: exact init, 0 < lam <= {premise:g} lambda*_r*: max lam / lambda*_r* "
-                                f"{np.max(ratio):.3g})", [math.nan if outside else spread], tol, predicted=0.0,
-                                rule=f"spread of the seed means <= {tol:g} (outside the premises: FAIL)"))
+            rows.append(
+                at_most(
+                    "4",
+                    f"{setting}: max - min over kappa of the seed-mean rate (seed means {_fmt(means)}; "
+                    f"premises: exact init, 0 < lam <= {premise:g} lambda*_r*: max lam / lambda*_r* "
+                    f"{np.max(ratio):.3g})",
+                    [math.nan if outside else spread],
+                    tol,
+                    predicted=0.0,
+                    rule=f"spread of the seed means <= {tol:g} (outside the premises: FAIL)",
+                )
+            )
             if not outside:
-                rows.append(report("4", f"{setting}: |rate - the r = r* rate of the same instance| (the extra columns "
-                                   "stay 0: r = r*'s dynamics with the damped preconditioner)", np.abs(over[i] - precgd)))
+                rows.append(
+                    report(
+                        "4",
+                        f"{setting}: |rate - the r = r* rate of the same instance| (the extra columns "
+                        "stay 0: r = r*'s dynamics with the damped preconditioner)",
+                        np.abs(over[i] - precgd),
+                    )
+                )
     return rows
 
 
 _COMMON = dict(
-    r_star=4, n_factor=16, kappas=(1.0, 10.0, 100.0, 1000.0), lr=0.5, precgd_steps=100,
+    r_star=4,
+    n_factor=16,
+    kappas=(1.0, 10.0, 100.0, 1000.0),
+    lr=0.5,
+    precgd_steps=100,
     # the fit window, relative to risk_0: below 1e-13 the second-order terms are negligible even at
     # kappa = 1000 (||E|| / lambda*_r* < 1e-3 there); above 1e-25 the float64 floor (~1e-27
     # relative on the smallest instances) is not reached
@@ -320,7 +435,8 @@ _COMMON = dict(
     # (lambda*_r* >= 1e-3): the run is the rank-r_star, lam = 0 run (a test compares them)
     rstar_damping=1e-300,
     # (init, lam) per over-ranked lane; lane over_verdict_lane is judged, the others are reported
-    over_lanes=(("exact", 1e-6), ("svd", 1e-8), ("exact", 1e-3), ("exact", 0.0)), over_verdict_lane=0,
+    over_lanes=(("exact", 1e-6), ("svd", 1e-8), ("exact", 1e-3), ("exact", 0.0)),
+    over_verdict_lane=0,
     # the suite's damping premise: lam <= lambda*_r* / 100
     damping_premise=1e-2,
     gd_exponent=theory.GD_RATE_KAPPA_EXPONENT,

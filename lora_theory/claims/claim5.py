@@ -91,7 +91,9 @@ def compute(keys, singular_values, lr, damping, s_scale, sb_gamma, *, shape, mod
         for name in _CLAIM5_INITS:  # one loop each: lora_sb's optimizer has its own structure
 
             def run(problem, name=name):
-                init = initialise(problem, name, rank=rank, key=key_init, s=s_scale, gamma=sb_gamma if name == "lora_sb" else 1.0)
+                init = initialise(
+                    problem, name, rank=rank, key=key_init, s=s_scale, gamma=sb_gamma if name == "lora_sb" else 1.0
+                )
                 opt = optimizer_from_config("precgd", lr=lr, damping=damping, A_basis=init.A_basis)
                 return train(problem, init, opt, steps=steps, log_every=log_every, observe=observe).metrics
 
@@ -114,7 +116,9 @@ def measure(p):
     # at that N/d (a wrong setting, for the tests: the population verdicts must then fail)
     pop_n = p.get("population_n_ratio")
     pop_shape = (d, p["k"], p["r_star"], p["rank"], (int(pop_n * d),) if pop_n else (), p["steps"], p["log_every"])
-    pop = compute(keys, *common, f64(p["population_sb_gamma"]), shape=pop_shape, model="linear" if pop_n else "population")
+    pop = compute(
+        keys, *common, f64(p["population_sb_gamma"]), shape=pop_shape, model="linear" if pop_n else "population"
+    )
     return {
         "inits": np.asarray(_CLAIM5_INITS),
         "n_ratio": np.asarray(p["n_ratios"], np.float64),
@@ -129,66 +133,83 @@ def judge(m, p):
     final = m["rel_err"][..., -1]  # (seeds, n_ratios, inits)
     rows = []
     for name in p["reaching_inits"]:
-        rows.append(at_most(
-            "5",
-            f"{name}: final ||D - dW||_F/||dW||_F at every N/d = {', '.join(f'{v:g}' for v in n_ratio)} "
-            "(reaches the minimiser at finite N)",
-            final[:, :, inits.index(name)],
-            p["reach_tol"],
-            statement="LoRA-One App. C.3",
-        ))
+        rows.append(
+            at_most(
+                "5",
+                f"{name}: final ||D - dW||_F/||dW||_F at every N/d = {', '.join(f'{v:g}' for v in n_ratio)} "
+                "(reaches the minimiser at finite N)",
+                final[:, :, inits.index(name)],
+                p["reach_tol"],
+                statement="LoRA-One App. C.3",
+            )
+        )
     use = n_ratio >= p["law_min_ratio"]
     n_samples = n_ratio[use] * p["d"]
     scale = np.asarray(theory.finite_sample_error_law(p["d"], n_samples))
     for name in p["stalling_inits"]:
         floor = final[:, use, inits.index(name)]
-        rows.append(pooled_law(
-            "5",
-            f"{name}: floor ||D - dW||_F/||dW||_F vs N (N/d = {n_ratio[use][0]:g} .. {n_ratio[use][-1]:g}): "
-            "log-log slope (finite-sample bias ~ sqrt(d/N))",
-            np.log(n_samples),
-            np.log(floor),
-            p["predicted_exponent"],
-            p["slope_tol"],
-        ))
+        rows.append(
+            pooled_law(
+                "5",
+                f"{name}: floor ||D - dW||_F/||dW||_F vs N (N/d = {n_ratio[use][0]:g} .. {n_ratio[use][-1]:g}): "
+                "log-log slope (finite-sample bias ~ sqrt(d/N))",
+                np.log(n_samples),
+                np.log(floor),
+                p["predicted_exponent"],
+                p["slope_tol"],
+            )
+        )
         const = floor / scale
-        rows.append(CheckResult(
-            "5",
-            f"{name}: stall level / sqrt(d/N) (the law's constant; per N/d: "
-            f"{', '.join(f'{v:.3g}' for v in np.mean(const, axis=0))})",
-            "reported, no verdict",
-            1.0,
-            sample_mean(np.mean(const, axis=1)),
-            sample_std(np.mean(const, axis=1)),
-            math.nan,
-            const.shape[0],
-            kind="info",
-        ))
+        rows.append(
+            CheckResult(
+                "5",
+                f"{name}: stall level / sqrt(d/N) (the law's constant; per N/d: "
+                f"{', '.join(f'{v:.3g}' for v in np.mean(const, axis=0))})",
+                "reported, no verdict",
+                1.0,
+                sample_mean(np.mean(const, axis=1)),
+                sample_std(np.mean(const, axis=1)),
+                math.nan,
+                const.shape[0],
+                kind="info",
+            )
+        )
     pop = m["population_rel_err"]  # (seeds, inits, logs)
-    where = (f"linear model at N/d = {p['population_n_ratio']:g} (wrong setting)" if p.get("population_n_ratio")
-             else "population mode, Sigma = I, G = dW")
+    where = (
+        f"linear model at N/d = {p['population_n_ratio']:g} (wrong setting)"
+        if p.get("population_n_ratio")
+        else "population mode, Sigma = I, G = dW"
+    )
     for name in p["population_inits"]:
         i = inits.index(name)
-        rows.append(CheckResult(
-            "5",
-            f"{name}, {where}: relative error at step 0"
-            + (f" (lora_sb started at R_0 = {p['population_sb_gamma']:g} S)" if name == "lora_sb" else ""),
-            "reported, no verdict",
-            math.nan,
-            sample_mean(pop[:, i, 0]),
-            sample_std(pop[:, i, 0]),
-            math.nan,
-            pop.shape[0],
-            kind="info",
-        ))
-        rows.append(at_most(
-            "5",
-            f"{name}, {where}: final ||D - dW||_F/||dW||_F (no stall: reaches the minimiser)",
-            pop[:, i, -1],
-            p["population_tol"],
-        ))
-    return [dataclasses.replace(row, statement=_STATEMENT[row.check.split(":")[0].split(",")[0]])
-            if row.check.split(":")[0].split(",")[0] in _STATEMENT else row for row in rows]
+        rows.append(
+            CheckResult(
+                "5",
+                f"{name}, {where}: relative error at step 0"
+                + (f" (lora_sb started at R_0 = {p['population_sb_gamma']:g} S)" if name == "lora_sb" else ""),
+                "reported, no verdict",
+                math.nan,
+                sample_mean(pop[:, i, 0]),
+                sample_std(pop[:, i, 0]),
+                math.nan,
+                pop.shape[0],
+                kind="info",
+            )
+        )
+        rows.append(
+            at_most(
+                "5",
+                f"{name}, {where}: final ||D - dW||_F/||dW||_F (no stall: reaches the minimiser)",
+                pop[:, i, -1],
+                p["population_tol"],
+            )
+        )
+    return [
+        dataclasses.replace(row, statement=_STATEMENT[row.check.split(":")[0].split(",")[0]])
+        if row.check.split(":")[0].split(",")[0] in _STATEMENT
+        else row
+        for row in rows
+    ]
 
 
 #: the statement each init's rows check (the spectral row: precgd from spectral init converges).
@@ -199,11 +220,24 @@ _STATEMENT = {"lora_ga": "LoRA-One Sec. 5 (LoRA-GA)", "lora_sb": "LoRA-One Sec. 
 # N/d = 4 .. 256 are -0.50 (lora_ga) and -0.49 (lora_sb), per-seed spread ~0.03 (4 seeds: SE of
 # the pooled slope ~0.015).  0.1 covers 3 SE and the curvature, and rejects a flat floor (slope 0,
 # a subspace trap) and a 1/N bias (slope -1).
-_COMMON = dict(r_star=4, rank=4, singular_values=(1.0, 0.75, 0.5, 0.25), lr=0.5, damping=1e-3, s=4.0,
-               reach_tol=1e-6, population_tol=1e-6, population_sb_gamma=0.5, population_n_ratio=None,
-               predicted_exponent=theory.FINITE_SAMPLE_EXPONENT, slope_tol=0.1, law_min_ratio=4,
-               reaching_inits=("spectral",), stalling_inits=("lora_ga", "lora_sb"),
-               population_inits=("lora_ga", "lora_sb"))
+_COMMON = dict(
+    r_star=4,
+    rank=4,
+    singular_values=(1.0, 0.75, 0.5, 0.25),
+    lr=0.5,
+    damping=1e-3,
+    s=4.0,
+    reach_tol=1e-6,
+    population_tol=1e-6,
+    population_sb_gamma=0.5,
+    population_n_ratio=None,
+    predicted_exponent=theory.FINITE_SAMPLE_EXPONENT,
+    slope_tol=0.1,
+    law_min_ratio=4,
+    reaching_inits=("spectral",),
+    stalling_inits=("lora_ga", "lora_sb"),
+    population_inits=("lora_ga", "lora_sb"),
+)
 
 CLAIM = Claim(
     id="5",

@@ -137,7 +137,9 @@ def compute(keys, singular_values, noise, lr, damping, alpha, gamma, *, shape, m
         out = []
         for init_name, opt_name in TRAJECTORIES:
             init = initialise(problem, init_name, rank=rank, key=key_init, alpha=alpha, gamma=gamma)
-            traj = train(problem, init, _optimizer(opt_name, lr, damping), steps=steps, log_every=log_every, observe=observe)
+            traj = train(
+                problem, init, _optimizer(opt_name, lr, damping), steps=steps, log_every=log_every, observe=observe
+            )
             out.append(traj.metrics)
         return jax.tree.map(lambda *xs: jnp.stack(xs), *out)
 
@@ -149,8 +151,16 @@ def measure(p):
     keys = seed_keys(seed_list(p))
     m = {"trajectories": np.asarray([f"{i}+{o}" for i, o in TRAJECTORIES])}
     for model in ("linear", "relu"):
-        shape = (p["d"], p["k"], p["r_star"], p[f"{model}_rank"], p[f"{model}_n_factor"] * p["d"], p["n_test"],
-                 p["steps"], p["log_every"])
+        shape = (
+            p["d"],
+            p["k"],
+            p["r_star"],
+            p[f"{model}_rank"],
+            p[f"{model}_n_factor"] * p["d"],
+            p["n_test"],
+            p["steps"],
+            p["log_every"],
+        )
         out = compute(
             keys,
             f64(p["singular_values"]),
@@ -178,7 +188,7 @@ def _pooled_row(check, losses, predictions, risks, rule_kind, z, risk_floor):
     keep = np.asarray(risks).ravel() >= risk_floor  # instances above float64's rounding of the test loss
     losses, predictions = losses[keep], predictions[keep]
     zs, margins = [], []
-    for samples, pred in zip(losses, predictions):
+    for samples, pred in zip(losses, predictions, strict=True):
         if rule_kind == "equal":
             row = mc_equal("8", check, samples, pred, z=z)
         elif rule_kind == "at_most":
@@ -193,7 +203,11 @@ def _pooled_row(check, losses, predictions, risks, rule_kind, z, risk_floor):
         margins.append(row.margin / se if np.isfinite(row.margin) else math.nan)
     margins = np.asarray(margins)
     worst = math.nan if margins.size == 0 or np.isnan(margins).any() else float(np.min(margins))
-    words = {"equal": "|test - pred| <= z_n SE", "at_most": "test <= pred + z_n SE", "at_least": "test >= pred - z_n SE"}
+    words = {
+        "equal": "|test - pred| <= z_n SE",
+        "at_most": "test <= pred + z_n SE",
+        "at_least": "test >= pred - z_n SE",
+    }
     return CheckResult(
         "8",
         check,
@@ -234,7 +248,9 @@ def judge(m, p):
         else:
             predictions = p["relu_scale"] * np.asarray(relu_test_loss_bound(risks, noise, k))
             rule_kind = p["relu_rule"]
-            words = {"equal": "test_loss = risk", "at_most": "test_loss <= risk", "at_least": "test_loss >= risk"}[rule_kind]
+            words = {"equal": "test_loss = risk", "at_most": "test_loss <= risk", "at_least": "test_loss >= risk"}[
+                rule_kind
+            ]
             words += " + noise^2 k/2" if noise else ""
         for i, name in enumerate(names):
             checked = risks[:, i] >= p["risk_floor"]
@@ -250,14 +266,34 @@ def judge(m, p):
                 )
             )
             if noise == 0.0:
-                rows.append(_ratio_row(f"{model}, {name}: test_loss / risk", losses[:, i][checked], risks[:, i][checked]))
-    return [dataclasses.replace(row, statement=f"LoRA-One Sec. 2 ({'ReLU' if row.check.startswith('relu') else 'linear'})")
-            for row in rows]
+                rows.append(
+                    _ratio_row(f"{model}, {name}: test_loss / risk", losses[:, i][checked], risks[:, i][checked])
+                )
+    return [
+        dataclasses.replace(row, statement=f"LoRA-One Sec. 2 ({'ReLU' if row.check.startswith('relu') else 'linear'})")
+        for row in rows
+    ]
 
 
-_COMMON = dict(r_star=2, singular_values=(1.0, 0.5), noise=0.0, lr=0.5, alpha=1e-2, linear_rank=4, relu_rank=2,
-               linear_n_factor=16, relu_n_factor=32, linear_damping=1e-3, relu_damping=0.0, linear_gamma=1.0,
-               relu_gamma=2.0, linear_scale=1.0, relu_scale=1.0, relu_rule="at_most", risk_floor=1e-20)
+_COMMON = dict(
+    r_star=2,
+    singular_values=(1.0, 0.5),
+    noise=0.0,
+    lr=0.5,
+    alpha=1e-2,
+    linear_rank=4,
+    relu_rank=2,
+    linear_n_factor=16,
+    relu_n_factor=32,
+    linear_damping=1e-3,
+    relu_damping=0.0,
+    linear_gamma=1.0,
+    relu_gamma=2.0,
+    linear_scale=1.0,
+    relu_scale=1.0,
+    relu_rule="at_most",
+    risk_floor=1e-20,
+)
 
 CLAIM = Claim(
     id="8",

@@ -65,13 +65,22 @@ def plot_experiment(name: str, out_dir, figures_dir) -> list[Path]:
     module = _experiment(name)
     parquet = Path(out_dir) / f"{name}.parquet"
     if not parquet.exists():
-        raise FileNotFoundError(f"no results for {name!r} in {out_dir} (run `lora-theory run {name} --out {out_dir}` first)")
+        raise FileNotFoundError(
+            f"no results for {name!r} in {out_dir} (run `lora-theory run {name} --out {out_dir}` first)"
+        )
     df, metadata = read_results(out_dir, name)
     return module.plot(df, metadata, figures_dir)
 
 
-def reproduce(*, quick: bool = False, out_dir=DEFAULT_OUT, figures_dir=DEFAULT_FIGURES, progress: bool = True,
-              names=None, log=print) -> dict[str, float]:
+def reproduce(
+    *,
+    quick: bool = False,
+    out_dir=DEFAULT_OUT,
+    figures_dir=DEFAULT_FIGURES,
+    progress: bool = True,
+    names=None,
+    log=print,
+) -> dict[str, float]:
     """Run and plot every experiment (or ``names``); returns name -> wall seconds (run + plot)."""
     from experiments import MODULES
 
@@ -102,7 +111,9 @@ def _run_command(args) -> int:
     start = time.perf_counter()
     df = run_experiment(args.name, config, args.out, progress=_progress(args))
     if not args.quiet:
-        print(f"{args.name}: {len(df)} rows in {time.perf_counter() - start:.1f} s -> {Path(args.out) / args.name}.parquet")
+        print(
+            f"{args.name}: {len(df)} rows in {time.perf_counter() - start:.1f} s -> {Path(args.out) / args.name}.parquet"
+        )
     return 0
 
 
@@ -144,14 +155,21 @@ def _guard(command):
 
 def add_commands(subparsers) -> None:
     """Add ``run``, ``plot`` and ``reproduce`` to the ``lora-theory`` parser."""
-    p = subparsers.add_parser("run", help="run one figure's experiment (see `lora-theory list`)",
-                              description="Run one figure's experiment through the engine and write "
-                              "DIR/NAME.parquet + DIR/NAME.json (full preset unless --quick).")
+    p = subparsers.add_parser(
+        "run",
+        help="run one figure's experiment (see `lora-theory list`)",
+        description="Run one figure's experiment through the engine and write "
+        "DIR/NAME.parquet + DIR/NAME.json (full preset unless --quick).",
+    )
     p.add_argument("name", help="experiment name (f1, f1b, f2, ..., f9)")
     p.add_argument("--seeds", type=int, default=None, help="number of seeds (default: the preset's)")
     p.add_argument("--quick", action="store_true", help="the quick preset (a fast look)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a config field (repeatable; tuples comma-separated)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable; tuples comma-separated)",
+    )
     p.add_argument("--out", default=DEFAULT_OUT, help=f"results folder (default {DEFAULT_OUT}/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.set_defaults(func=_guard(_run_command))
@@ -175,6 +193,6 @@ def list_entries() -> None:
     from experiments import MODULES
 
     print("experiments (lora-theory run|plot NAME; reproduce):")
-    for name, module_name in MODULES.items():
+    for name in MODULES:
         module = _experiment(name)
         print(f"  {name:<4} {module.TITLE}")

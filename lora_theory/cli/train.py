@@ -111,7 +111,9 @@ def preflight(args) -> None:
         reads = set(MODELS[args.model].fields)
         for name in given:
             if FIELD_SPECS[name].problem and name != "model" and name not in reads:
-                raise invalid(name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})")
+                raise invalid(
+                    name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})"
+                )
     name = args.name
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise invalid("name", name, "must be a file name (no '/'; the folder is --out)")
@@ -125,7 +127,9 @@ def preflight(args) -> None:
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
                 pass
         except OSError as error:
-            raise ConfigError(f"{name}={folder!r} is invalid: cannot create or write the folder ({error.strerror or error})")
+            raise ConfigError(
+                f"{name}={folder!r} is invalid: cannot create or write the folder ({error.strerror or error})"
+            ) from error
 
 
 def _check_executor_flags(args) -> None:
@@ -136,7 +140,9 @@ def _check_executor_flags(args) -> None:
         if args.workers < 1:
             raise invalid("workers", args.workers, "must be at least 1")
         if args.executor == "inline":
-            raise invalid("workers", args.workers, "applies to --executor processes or submitit (inline runs in this process)")
+            raise invalid(
+                "workers", args.workers, "applies to --executor processes or submitit (inline runs in this process)"
+            )
     if args.executor != "submitit":
         for dest in ("submitit_folder", *SUBMITIT_FLAGS, "submitit_option"):
             if getattr(args, dest) is not None:
@@ -192,20 +198,41 @@ def _add_executor_flags(parser) -> None:
         "each chunk (--chunk-seeds seeds of one config) is one unit of work, written atomically; the "
         "files are the same whichever executor ran them, and a sweep resumes under another one",
     )
-    g.add_argument("--executor", default="inline", choices=EXECUTORS,
-                   help="inline: this process; processes: a local pool of --workers processes; "
-                   "submitit: SLURM job arrays through submitit (local processes where SLURM is absent)")
-    g.add_argument("--workers", type=int, default=None,
-                   help="processes: the pool's size (default: the CPUs, at most one per chunk); "
-                   "submitit: jobs running at once (slurm_array_parallelism)")
-    g.add_argument("--submitit-folder", default=None, metavar="DIR",
-                   help="submitit's job folder (pickles, logs; default OUT/NAME.submitit)")
-    g.add_argument("--submitit-cluster", default="auto", choices=("auto", "slurm", "local", "debug"),
-                   help="auto: SLURM where sbatch exists, else local processes")
+    g.add_argument(
+        "--executor",
+        default="inline",
+        choices=EXECUTORS,
+        help="inline: this process; processes: a local pool of --workers processes; "
+        "submitit: SLURM job arrays through submitit (local processes where SLURM is absent)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes: the pool's size (default: the CPUs, at most one per chunk); "
+        "submitit: jobs running at once (slurm_array_parallelism)",
+    )
+    g.add_argument(
+        "--submitit-folder",
+        default=None,
+        metavar="DIR",
+        help="submitit's job folder (pickles, logs; default OUT/NAME.submitit)",
+    )
+    g.add_argument(
+        "--submitit-cluster",
+        default="auto",
+        choices=("auto", "slurm", "local", "debug"),
+        help="auto: SLURM where sbatch exists, else local processes",
+    )
     for dest, (_, kind, text) in SUBMITIT_FLAGS.items():
         g.add_argument("--" + dest.replace("_", "-"), dest=dest, type=kind, default=None, help=text)
-    g.add_argument("--submitit-option", action="append", default=None, metavar="KEY=VALUE",
-                   help="any other submitit parameter (repeatable), e.g. slurm_account=abc, slurm_qos=high")
+    g.add_argument(
+        "--submitit-option",
+        action="append",
+        default=None,
+        metavar="KEY=VALUE",
+        help="any other submitit parameter (repeatable), e.g. slurm_account=abc, slurm_qos=high",
+    )
 
 
 def _option_value(text: str):
@@ -264,7 +291,9 @@ def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
             base[name] = tuple(value) if value else None
         else:
             base[name] = value
-    configs = [RunConfig(**base, **dict(zip(lists, combo))) for combo in itertools.product(*lists.values())]
+    configs = [
+        RunConfig(**base, **dict(zip(lists, combo, strict=True))) for combo in itertools.product(*lists.values())
+    ]
     return configs, sweep
 
 
@@ -300,10 +329,14 @@ def train_command(args) -> int:
     if not args.quiet:
         by = [*(name for name, spec in FIELD_SPECS.items() if spec.cli_list), *sweep]
         summary = run_summary(df, by=by)
-        with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format):
+        with pd.option_context(
+            "display.width", 200, "display.max_columns", 30, "display.float_format", "{:.3g}".format
+        ):
             print(summary.to_string(index=False))
         n_runs = len(configs) * args.seeds * grid_size(sweep)
-        print(f"\n{n_runs} runs x {configs[0].steps} steps in {wall:.2f} s on {jax.default_backend()}; results: {parquet}")
+        print(
+            f"\n{n_runs} runs x {configs[0].steps} steps in {wall:.2f} s on {jax.default_backend()}; results: {parquet}"
+        )
     return 0
 
 
@@ -333,8 +366,13 @@ def _executor(args, jobs, sweep):
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     workers = args.workers or max(1, min(cpus, n_chunks))
     for _, config, job_sweep in jobs:
-        check_memory(config, min(chunk_seeds, n_seeds), grid_size(job_sweep),
-                     per_run_problems=_per_run_problems(config, tuple(job_sweep)), copies=workers)
+        check_memory(
+            config,
+            min(chunk_seeds, n_seeds),
+            grid_size(job_sweep),
+            per_run_problems=_per_run_problems(config, tuple(job_sweep)),
+            copies=workers,
+        )
     pool = process_pool(workers)
     try:
         yield pool

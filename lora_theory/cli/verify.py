@@ -89,7 +89,11 @@ def verify_command(args) -> int:
     print("\ncoverage: the statements of shared/THEOREMS.md and the rows that check them")
     print(format_coverage(runs))
     failed = df[df["verdict"] == "FAIL"]
-    summary = "all checks pass" if failed.empty else f"{len(failed)} check(s) FAIL (claims {', '.join(sorted(set(failed['claim'])))})"
+    summary = (
+        "all checks pass"
+        if failed.empty
+        else f"{len(failed)} check(s) FAIL (claims {', '.join(sorted(set(failed['claim'])))})"
+    )
     print(f"\n{summary}; {len(ids)} claim(s), {size} size, {wall:.1f} s on {jax.default_backend()}; results: {parquet}")
     return 0 if failed.empty else 1
 

@@ -20,8 +20,9 @@ problem quantities on exactly those fields.
 from __future__ import annotations
 
 import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +58,7 @@ class ModelSpec:
     name: str
     builder: Builder
     fields: tuple[str, ...] = _ALL_PROBLEM_FIELDS
-    check: Callable[[Any], "tuple[str, str] | None"] | None = None
+    check: Callable[[Any], tuple[str, str] | None] | None = None
 
     def __call__(self, config, dynamic, *, key):
         return self.builder(config, dynamic, key=key)
@@ -74,7 +75,7 @@ def register_model(
     builder: Builder,
     *,
     fields: tuple[str, ...] | None = None,
-    check: Callable[[Any], "tuple[str, str] | None"] | None = None,
+    check: Callable[[Any], tuple[str, str] | None] | None = None,
 ) -> ModelSpec:
     """Register a problem builder ``builder(config, dynamic: dict, *, key) -> problem``.
 
@@ -117,7 +118,12 @@ def _target(config, dynamic) -> dict:
 
 def _build_population(config, dynamic, *, key):
     return make_population_problem(
-        config.d, config.k, config.r_star, spectrum(config, dynamic), key=key, dtype=config.jnp_dtype,
+        config.d,
+        config.k,
+        config.r_star,
+        spectrum(config, dynamic),
+        key=key,
+        dtype=config.jnp_dtype,
         **_target(config, dynamic),
     )
 
@@ -156,11 +162,12 @@ def _population_check(config):
 
 
 _TARGET = ("r_star", "kappa", "singular_values", "target_scale", "target_subspace", "target_angle")
-register_model("linear", _build_linear, fields=("d", "k", *_TARGET, "n_samples", "noise", "dtype"),
-               check=_target_check)
+register_model("linear", _build_linear, fields=("d", "k", *_TARGET, "n_samples", "noise", "dtype"), check=_target_check)
 register_model("population", _build_population, fields=("d", "k", *_TARGET, "dtype"), check=_population_check)
 register_model(
-    "relu", _build_relu, fields=("d", "k", *_TARGET, "n_samples", "noise", "activation", "leaky_slope", "dtype"),
+    "relu",
+    _build_relu,
+    fields=("d", "k", *_TARGET, "n_samples", "noise", "activation", "leaky_slope", "dtype"),
     check=_target_check,
 )
 

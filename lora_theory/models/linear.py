@@ -62,7 +62,7 @@ class LowRank(NamedTuple):
         return self.left @ self.right
 
     @classmethod
-    def zeros(cls, d: int, k: int, r: int, dtype) -> "LowRank":
+    def zeros(cls, d: int, k: int, r: int, dtype) -> LowRank:
         return cls(jnp.zeros((d, r), dtype), jnp.zeros((r, k), dtype))
 
 
@@ -90,9 +90,7 @@ def _orthonormal_columns(Z: Float[Array, "n m"]) -> Float[Array, "n m"]:
     return q * jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(Z.dtype)
 
 
-def tilt_subspace(
-    base: Float[Array, "n m"], angle: Float[Array, ""] | float, key: jax.Array
-) -> Float[Array, "n m"]:
+def tilt_subspace(base: Float[Array, "n m"], angle: Float[Array, ""] | float, key: jax.Array) -> Float[Array, "n m"]:
     """cos(theta) base + sin(theta) Q: orthonormal columns at principal angles theta from span(base).
 
     Q is Haar-distributed among the n x m matrices with orthonormal columns orthogonal to

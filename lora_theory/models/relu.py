@@ -69,7 +69,7 @@ def _check_activation(activation: str) -> None:
         raise ValueError(f"unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
 
 
-def activate(z: Float[Array, "..."], activation: str, leaky_slope=0.01) -> Float[Array, "..."]:
+def activate(z: Float[Array, ...], activation: str, leaky_slope=0.01) -> Float[Array, ...]:
     """sigma(z), elementwise.
 
     relu: max(z, 0); leaky_relu: z if z > 0 else leaky_slope z; tanh; gelu: z Phi(z) (exact, erf
@@ -95,7 +95,7 @@ def activate(z: Float[Array, "..."], activation: str, leaky_slope=0.01) -> Float
     return z
 
 
-def activation_derivative(z: Float[Array, "..."], activation: str, leaky_slope=0.01) -> Float[Array, "..."]:
+def activation_derivative(z: Float[Array, ...], activation: str, leaky_slope=0.01) -> Float[Array, ...]:
     """sigma'(z), elementwise, with the subgradient convention sigma'(0) = 0 for ReLU.
 
     relu: 1{z > 0} (so sigma'(0) = 0); leaky_relu: 1 if z > 0 else leaky_slope (so sigma'(0) =
@@ -328,9 +328,7 @@ def make_nonlinear_problem(
     )
     W_star = W0 + dW
     X, Y = sample_nonlinear_data(key_data, W_star, n_samples, noise, activation, slope)
-    X_test, Y_test = sample_nonlinear_data(
-        jax.random.fold_in(key_data, 1), W_star, n_test, noise, activation, slope
-    )
+    X_test, Y_test = sample_nonlinear_data(jax.random.fold_in(key_data, 1), W_star, n_test, noise, activation, slope)
     pre = X @ W0
     residual = Y - activate(pre, activation, slope)
     G = X.T @ (residual * activation_derivative(pre, activation, slope)) / n_samples

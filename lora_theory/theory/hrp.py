@@ -28,7 +28,7 @@ __all__ = [
 Scalar = Float[Array, ""] | float
 
 
-def frozen_orthonormal_factor_rate(eta: Scalar, scale_sq: Scalar) -> Float[Array, "..."]:
+def frozen_orthonormal_factor_rate(eta: Scalar, scale_sq: Scalar) -> Float[Array, ...]:
     """Rate of GD on B alone when the frozen A has A^T A = c^2 I: (1 - eta c^2)^2 per step.
 
     Population mode, asymmetric LoRA (only B trains), HRP's "wise" init A = c U_r.  The loss
@@ -64,7 +64,7 @@ def projection_limit(A: Float[Array, "n r"], M: Float[Array, "n m"]) -> Float[Ar
     return Q @ (Q.T @ M)
 
 
-def random_frozen_factor_loss(M_fro_sq: Scalar, r: int, n: int) -> Float[Array, "..."]:
+def random_frozen_factor_loss(M_fro_sq: Scalar, r: int, n: int) -> Float[Array, ...]:
     """Expected final loss with a Gaussian frozen factor: (1 - r/n) ||M||_F^2 / 2.
 
     HRP's "random init gives a random low-rank result": span(A) of a Gaussian n x r A is a
@@ -130,7 +130,9 @@ def hrp_loss_bound(singular_values: Float[Array, " m"], r: int, p: int, n: int) 
     return 0.5 * jnp.minimum((1.0 - r / n) * total, (total - head) + (1.0 - p / n) * head)
 
 
-def classic_wise_init_rate(eta: Scalar, c_sq: Scalar, s: Float[Array, "..."] | float, *, order: int = 1) -> Float[Array, "..."]:
+def classic_wise_init_rate(
+    eta: Scalar, c_sq: Scalar, s: Float[Array, ...] | float, *, order: int = 1
+) -> Float[Array, ...]:
     """Per-mode rate of classic LoRA (GD on both factors) from HRP's wise init A_0 = c U_r, B_0 = 0.
 
     Population mode, L = ||A B - M||_F^2 / 2 with M = U diag(s) V^T.  Derived in this suite (HRP's

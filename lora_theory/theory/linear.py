@@ -61,7 +61,7 @@ THM32_D_EXPONENT = 0.75
 GD_RATE_KAPPA_EXPONENT = -1.0
 
 
-def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rstar: Scalar) -> Float[Array, "..."]:
+def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rstar: Scalar) -> Float[Array, ...]:
     """Thm 3.2's alignment time: t* = ln(sqrt(d) / theta) / ln(1 + eta lambda_{r*}(G)).
 
     LoRA-One Thm 3.2 (linear model, ``random`` init with small alpha, r >= 2 r_star, GD with step
@@ -85,7 +85,7 @@ def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rst
     return jnp.log(jnp.sqrt(d) / theta) / jnp.log1p(eta * lambda_rstar)
 
 
-def escape_time_slope(eta: Scalar, lambda_rstar: Scalar) -> Float[Array, "..."]:
+def escape_time_slope(eta: Scalar, lambda_rstar: Scalar) -> Float[Array, ...]:
     """Slope of the convergence time against ln(1 / alpha^2): 1 / (2 ln(1 + eta lambda_{r*}(G))).
 
     The "double-edged sword" of LoRA-One Sec. 3 (smaller alpha aligns better but converges later),
@@ -114,7 +114,7 @@ def thm32_alpha_max(
     constant: Scalar = 1.0,
     theta_exponent: Scalar = THM32_THETA_EXPONENT,
     d_exponent: Scalar = THM32_D_EXPONENT,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """Thm 3.2's alpha condition, read with its O(.) constant: the largest init scale for level theta.
 
     LoRA-One Thm 3.2 (linear model, r >= 2 r_star, GD from A_0 ~ N(0, alpha^2), B_0 = 0): for any
@@ -138,8 +138,13 @@ def thm32_alpha_max(
     """
     kappa_G = jnp.asarray(kappa_G, jnp.float64)
     d = jnp.asarray(d, jnp.float64)
-    return (constant * jnp.asarray(theta, jnp.float64) ** (theta_exponent * kappa_G) * d ** (-d_exponent * kappa_G)
-            * kappa_G**-0.5 * jnp.sqrt(jnp.asarray(G_op, jnp.float64)))
+    return (
+        constant
+        * jnp.asarray(theta, jnp.float64) ** (theta_exponent * kappa_G)
+        * d ** (-d_exponent * kappa_G)
+        * kappa_G**-0.5
+        * jnp.sqrt(jnp.asarray(G_op, jnp.float64))
+    )
 
 
 def thm32_theta(
@@ -151,7 +156,7 @@ def thm32_theta(
     constant: Scalar = 1.0,
     theta_exponent: Scalar = THM32_THETA_EXPONENT,
     d_exponent: Scalar = THM32_D_EXPONENT,
-) -> Float[Array, "..."]:
+) -> Float[Array, ...]:
     """The alignment level Thm 3.2 guarantees from init scale alpha: :func:`thm32_alpha_max` inverted.
 
     theta(alpha) = (alpha / (constant d^{-b kappa_G} kappa_G^{-1/2} ||G||_op^{1/2}))^{1 / (a kappa_G)},
@@ -168,11 +173,13 @@ def thm32_theta(
         theta(alpha).
     """
     kappa_G = jnp.asarray(kappa_G, jnp.float64)
-    scale = thm32_alpha_max(1.0, d, kappa_G, G_op, constant=constant, theta_exponent=theta_exponent, d_exponent=d_exponent)
+    scale = thm32_alpha_max(
+        1.0, d, kappa_G, G_op, constant=constant, theta_exponent=theta_exponent, d_exponent=d_exponent
+    )
     return (jnp.asarray(alpha, jnp.float64) / scale) ** (1.0 / (theta_exponent * kappa_G))
 
 
-def thm32_alpha_exponent(kappa_G: Scalar, theta_exponent: Scalar = THM32_THETA_EXPONENT) -> Float[Array, "..."]:
+def thm32_alpha_exponent(kappa_G: Scalar, theta_exponent: Scalar = THM32_THETA_EXPONENT) -> Float[Array, ...]:
     """Slope of log theta(alpha) against log alpha^2 in Thm 3.2's alpha condition: 1 / (3 kappa_G).
 
     From alpha ~ theta^{(3/2) kappa_G} (:func:`thm32_theta`): theta ~ alpha^{2/(3 kappa_G)} =
@@ -190,7 +197,7 @@ def thm32_alpha_exponent(kappa_G: Scalar, theta_exponent: Scalar = THM32_THETA_E
     return 1.0 / (2.0 * theta_exponent * jnp.asarray(kappa_G, jnp.float64))
 
 
-def power_iteration_alpha_exponent(eta: Scalar, s_1: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
+def power_iteration_alpha_exponent(eta: Scalar, s_1: Scalar, s_rstar: Scalar) -> Float[Array, ...]:
     """This suite's law for min_t align_A_G against alpha^2: slope 1 / (2 k + 1), k = ln(1+eta s_1)/ln(1+eta s_r*).
 
     Derived in this suite (not in the paper), from the power-iteration picture behind Thm 3.2.
@@ -234,7 +241,7 @@ def spectral_init_error_bound(sigma_hat: Float[Array, "d d"], dW: Float[Array, "
     return jnp.linalg.norm(sigma_hat - eye, ord=2) * jnp.linalg.norm(dW, ord=2)
 
 
-def finite_sample_error_law(d: int | Scalar, n_samples: int | Scalar) -> Float[Array, "..."]:
+def finite_sample_error_law(d: int | Scalar, n_samples: int | Scalar) -> Float[Array, ...]:
     """The sqrt(d / N) law of Thm 3.3: ||A_0 B_0 - dW||_op / ||dW||_op = O(sqrt(d / N)).
 
     With Gaussian x, ||Sigma_hat - I||_op ~ 2 sqrt(d/N) + d/N (Bai-Yin), so the initial error of
@@ -251,7 +258,7 @@ def finite_sample_error_law(d: int | Scalar, n_samples: int | Scalar) -> Float[A
     return jnp.sqrt(jnp.asarray(d, jnp.float64) / jnp.asarray(n_samples, jnp.float64))
 
 
-def thm33_premise_eps(kappa: Scalar) -> Float[Array, "..."]:
+def thm33_premise_eps(kappa: Scalar) -> Float[Array, ...]:
     """Thm 3.3's premise on Sigma_hat, the suite's reading: ||Sigma_hat - I||_op <= 1 / (2 kappa).
 
     LoRA-One Eq. (8) and Thm 3.3 (noiseless linear model, spectral init with gamma = 1): with
@@ -272,7 +279,7 @@ def thm33_premise_eps(kappa: Scalar) -> Float[Array, "..."]:
     return 0.5 / jnp.asarray(kappa, jnp.float64)
 
 
-def thm33_conclusion(dW_singular_values: Float[Array, "... r_star"]) -> Float[Array, "..."]:
+def thm33_conclusion(dW_singular_values: Float[Array, "... r_star"]) -> Float[Array, ...]:
     """Thm 3.3's conclusion, as a bound: ||A_0 B_0 - dW||_op <= lambda*_{r*} / 2.
 
     LoRA-One Thm 3.3: inside the premise (:func:`thm33_premise_eps`), ||A_0 B_0 - dW||_op <=
@@ -314,7 +321,7 @@ def sample_size_exponent(reading: str = "law") -> float:
     raise ValueError(f"reading must be 'law' or 'sufficient', got {reading!r}")
 
 
-def precgd_rate(eta: Scalar) -> Float[Array, "..."]:
+def precgd_rate(eta: Scalar) -> Float[Array, ...]:
     """Per-step rate of the risk under precgd near the optimum: (1 - eta)^2, for any kappa.
 
     ScaledGD's law (Tong, Ma, Chi 2021; LoRA-One App. C.3 uses it), in population mode with
@@ -350,7 +357,9 @@ def _precgd_linearisation(sigma_hat, U):
     return lift, mu, W, nu, Q
 
 
-def precgd_rate_linearised(eta: Scalar, sigma_hat: Float[Array, "d d"], U: Float[Array, "d r_star"]) -> Float[Array, ""]:
+def precgd_rate_linearised(
+    eta: Scalar, sigma_hat: Float[Array, "d d"], U: Float[Array, "d r_star"]
+) -> Float[Array, ""]:
     """Per-instance asymptotic rate of the risk under precgd (lam = 0, r = r_star) at finite N.
 
     This suite's derivation (LoRA-One App. C.3 is not available; its population value is
@@ -441,7 +450,7 @@ def precgd_linearised_risk(
     return 0.5 * (jnp.sum(X**2, axis=(1, 2)) + jnp.sum(Z**2, axis=(1, 2)))
 
 
-def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
+def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, ...]:
     """Per-step rate of the risk under plain GD near a balanced optimum: (1 - eta s_{r*})^2.
 
     LoRA-One App. C.2 (GD from spectral init converges linearly at a kappa-dependent rate).
@@ -461,7 +470,7 @@ def gd_rate(eta: Scalar, s_rstar: Scalar) -> Float[Array, "..."]:
     return (1.0 - jnp.asarray(eta) * jnp.asarray(s_rstar)) ** 2
 
 
-def linear_test_loss(risk: Scalar, noise: Scalar = 0.0, k: int | Scalar = 1) -> Float[Array, "..."]:
+def linear_test_loss(risk: Scalar, noise: Scalar = 0.0, k: int | Scalar = 1) -> Float[Array, ...]:
     """The expected test loss of W0 + D in the linear model: risk + noise^2 k / 2 (claim 8).
 
     LoRA-One Sec. 2 ("Optimization and Generalization"): for a fresh (x, y) with x ~ N(0, I_d)

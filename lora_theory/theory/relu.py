@@ -141,7 +141,6 @@ def thm42_sample_eps(kappa, r_star, d):
     return 1.0 / (r_star * np.asarray(kappa, np.float64) * math.sqrt(d))
 
 
-
 def relu_test_loss_bound(risk: float, noise: float = 0.0, k: int = 1):
     """The bound on the expected test loss of W0 + D in the ReLU model: risk + noise^2 k / 2 (claim 8).
 
