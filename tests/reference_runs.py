@@ -2,8 +2,8 @@
 
 ``python tests/reference_runs.py OUT.npz``, run with that commit's package first on the path
 (``git archive 0c06b00 lora_theory | tar -x -C /tmp/base && PYTHONPATH=/tmp/base python
-tests/reference_runs.py tests/data/reference_0c06b00.npz``), writes every array of
-:data:`CONFIGS`' runs and a fingerprint of the platform.  ``tests/test_inits_zoo.py`` runs the
+tests/reference_runs.py tests/data/reference_0c06b00/PLATFORM.npz``), writes every array of
+:data:`CONFIGS`' runs and a fingerprint of the platform.  ``tests/test_practical.py`` runs the
 same configs with the current package at its defaults (``scaling='none'``, ``lr_ratio=1``,
 ``target_subspace='random'``) and compares bit for bit on the same platform.  Uses only the API
 both versions share, with the tests' XLA flags (optimisation level 0, as ``conftest.py``).
