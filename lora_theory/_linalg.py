@@ -162,19 +162,19 @@ def _spd_solve_kernel(M, rhs):
     def L(i, j):  # entry (i, j) of the factor, i >= j
         return cols[j][i - j]
 
-    Y = []
+    Y: list[Array] = []
     for j in range(n):  # L Y = rhs
         acc = rhs[j]
         for i in range(j):
             acc = acc - L(j, i) * Y[i]
         Y.append(acc / L(j, j))
-    X = [None] * n
+    X: dict[int, Array] = {}
     for j in reversed(range(n)):  # L^T X = Y
         acc = Y[j]
         for i in range(j + 1, n):
             acc = acc - L(i, j) * X[i]
         X[j] = acc / L(j, j)
-    return jnp.stack(X)
+    return jnp.stack([X[j] for j in range(n)])
 
 
 @_batch_last

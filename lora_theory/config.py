@@ -431,6 +431,7 @@ def validate(config: RunConfig, sweep: Mapping[str, Any] | None = None) -> RunCo
             _fail("singular_values", sv, f"must have r_star={c.r_star} entries")
         for value in sv:
             _check_float("singular_values", value, strict=True)
+    assert init is not None  # the init field's check above rejected an unknown name
     if init.variants:
         if c.variant is not None:
             _check_choice("variant", c.variant, init.variants)

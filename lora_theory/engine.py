@@ -143,6 +143,7 @@ def train(
         steps.
     """
     init = init.with_offset()
+    assert init.offset is not None  # with_offset() fills it
     if scale is None:
         objective = problem.objective(init.offset)
         factor_grads = objective.factor_grads
@@ -224,7 +225,7 @@ def split_run_key(key: jax.Array) -> jax.Array:
     return jax.random.split(key)
 
 
-def problem_key(seed: int) -> jax.Array:
+def problem_key(seed: int | jax.Array) -> jax.Array:
     """The key :func:`simulate` builds seed ``seed``'s problem from."""
     return split_run_key(jax.random.key(seed))[0]
 
@@ -469,8 +470,11 @@ def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype=jnp.float64) ->
 #: ``jax.random.key`` takes a 32-bit unsigned seed: every seed is below this.
 SEED_LIMIT = 2**32
 
+#: The seeds of a batch: a number of them (``seed, seed + 1, ...``) or the seeds themselves.
+Seeds = int | Sequence[int] | np.ndarray
 
-def seed_count(seeds: int | Sequence[int], seed: int = 0) -> int:
+
+def seed_count(seeds: Seeds, seed: int = 0) -> int:
     """The number of seeds of a batch, checked before any array of them is built (see :func:`seed_array`).
 
     Raises:
@@ -495,7 +499,7 @@ def seed_count(seeds: int | Sequence[int], seed: int = 0) -> int:
     return len(seed_array(seeds, seed))
 
 
-def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
+def seed_array(seeds: Seeds, seed: int = 0) -> np.ndarray:
     """The seeds of a batch: ``seed, seed + 1, ...`` (``seeds`` of them) or the explicit list.
 
     Raises:
@@ -505,11 +509,13 @@ def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
     if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
         seed_count(seeds, seed)
         return np.arange(int(seed), int(seed) + int(seeds))
-    seed_list = np.asarray(list(seeds))
+    # a bool is not iterable: list() raises TypeError for it, as it always has
+    values = list(seeds)  # type: ignore[arg-type]
+    seed_list = np.asarray(values)
     if seed_list.size < 1:
         raise ConfigError(f"seeds={seeds!r} is invalid: must be at least one seed")
     if not np.issubdtype(seed_list.dtype, np.integer):
-        raise ConfigError(f"seeds={list(seeds)!r} is invalid: seeds must be integers")
+        raise ConfigError(f"seeds={values!r} is invalid: seeds must be integers")
     if np.any(seed_list < 0):
         raise ConfigError(
             f"seed={int(seed_list.min())} is invalid: seeds must be >= 0 (jax.random.key takes an unsigned seed)"
@@ -524,7 +530,7 @@ def seed_array(seeds: int | Sequence[int], seed: int = 0) -> np.ndarray:
 def simulate(
     config: RunConfig,
     *,
-    seeds: int | Sequence[int] = 1,
+    seeds: Seeds = 1,
     seed: int = 0,
     sweep: Mapping[str, Sequence[float]] | None = None,
     mesh: Any = "auto",

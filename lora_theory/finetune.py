@@ -184,6 +184,7 @@ def lora_init(
     else:
         init = inits.lora_ga_init(layer, setup.rank, s=setup.s)
     init = init.with_offset()
+    assert init.offset is not None  # with_offset() fills it
     return init.factors, layer.W0 + init.offset.left @ init.offset.right
 
 

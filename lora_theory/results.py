@@ -281,8 +281,8 @@ def _mismatch(df: pd.DataFrame, data: bytes, metadata: Mapping[str, Any]) -> str
             if part
         )
         return f"its columns differ from those the sidecar records ({detail or 'same names, another order'})"
-    recorded = metadata.get("parquet_sha256")
-    if recorded is not None and recorded != hashlib.sha256(data).hexdigest():
+    recorded_hash = metadata.get("parquet_sha256")
+    if recorded_hash is not None and recorded_hash != hashlib.sha256(data).hexdigest():
         return "its bytes differ from those the sidecar records (sha256)"
     return None
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .config import ConfigError, RunConfig, validate
-from .engine import _per_run_problems, seed_array, seed_count
+from .engine import Seeds, _per_run_problems, seed_array, seed_count
 from .executors import ChunkTask, InlineExecutor, run_chunk, wait_all
 from .locks import STALE_AFTER_S, ChunkLock
 from .memory import check_memory, check_results_memory
@@ -77,7 +77,7 @@ def grid_size(sweep: Mapping[str, Sequence[float]]) -> int:
     return int(np.prod([len(v) for v in sweep.values()])) if sweep else 1
 
 
-def sweep_fingerprint(jobs: Sequence[SweepJob], seeds: Sequence[int], chunk_seeds: int) -> str:
+def sweep_fingerprint(jobs: Sequence[SweepJob], seeds: Sequence[int] | np.ndarray, chunk_seeds: int) -> str:
     """A short hash of everything that determines a sweep's results."""
     payload = {
         "jobs": [
@@ -122,7 +122,7 @@ def run_sweep(
     *,
     out_dir,
     name: str,
-    seeds: int | Sequence[int] = 1,
+    seeds: Seeds = 1,
     seed: int = 0,
     sweep: Mapping[str, Sequence[float]] | None = None,
     chunk_seeds: int | None = None,

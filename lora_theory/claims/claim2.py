@@ -180,7 +180,7 @@ def measure(p):
     masks = (np.arange(p["rank"])[None, :] < c["rank"][:, None]).astype(np.float64)
     ds = tuple(int(d) for d in p["ds"])
     groups = [ds] if p["pad_ds"] else [(d,) for d in ds]
-    out = {"align_A_G": [], "risk": [], "sv_G": []}
+    out: dict[str, list[np.ndarray]] = {"align_A_G": [], "risk": [], "sv_G": []}
     for group in groups:
         logged, align, risk_t, sv = compute(
             seed_keys(seed_list(p)),
@@ -458,17 +458,18 @@ def judge(m, p):
     )
 
     # trends: larger d aligns worse (at the largest alpha inside the premise at every d), smaller alpha converges later
-    d_trend, d_alpha2 = [], []
+    d_trend_rows: list[np.ndarray] = []
+    d_alpha2 = []
     for i in range(len(kappas)):
         ok = np.all(in_alpha[:, :, i], axis=(0, 1))  # alpha runs inside at every seed and d
         if len(ds) < 2 or not ok.any():
-            d_trend.append(np.full(align.shape[0], np.nan))
+            d_trend_rows.append(np.full(align.shape[0], np.nan))
             continue
         j = int(np.argmax(np.where(ok, alpha2[alpha_runs], -np.inf)))
         d_alpha2.append(f"{kappas[i]:g}: {alpha2[alpha_runs][j]:g}")
         y = np.log(min_align[:, :, i, np.nonzero(alpha_runs)[0][j]])
-        d_trend.append([fit_slope(np.log(ds), y[s]) for s in range(y.shape[0])])
-    d_trend = np.ravel(d_trend) * (1.0 if p["d_trend_positive"] else -1.0)
+        d_trend_rows.append(np.asarray([fit_slope(np.log(ds), y[s]) for s in range(y.shape[0])]))
+    d_trend = np.ravel(d_trend_rows) * (1.0 if p["d_trend_positive"] else -1.0)
     # each d is an independent instance with its own constant (A_0, G), so the trend is one in expectation:
     # the mean slope over seeds and kappas must exceed z standard errors (None: reported only)
     z = p["d_trend_z"]
@@ -520,14 +521,14 @@ def judge(m, p):
     hit = risk_t / risk_t[..., :1] <= p["conv_level"]
     first = np.argmax(hit, axis=-1)
     conv = np.where(hit.any(axis=-1), steps[first], np.nan)[..., alpha_runs]  # NaN: not within the steps
-    escape, escape_pred = [], []
+    escape_slopes, escape_pred = [], []
     escape_lam = np.asarray(theory.escape_time_slope(p["eta"], lam[..., 0]))
     for idx in np.ndindex(conv.shape[:-1]):  # per instance, over its alphas inside the premise
         use = in_alpha[idx]
         if use.sum() >= 2:
-            escape.append(fit_slope(-np.log(alpha2[alpha_runs][use]), conv[idx][use]))
+            escape_slopes.append(fit_slope(-np.log(alpha2[alpha_runs][use]), conv[idx][use]))
             escape_pred.append(float(escape_lam[idx]))
-    escape = np.asarray(escape if escape else [np.nan])
+    escape = np.asarray(escape_slopes if escape_slopes else [np.nan])
     rows.append(
         sign_law(
             "2",

@@ -119,11 +119,11 @@ def compute(keys, kappas, d_kappa, gamma, *, shape):
         Vd = haar_orthonormal(k_vd, k, r_star, DTYPE)
         Xd = jax.random.normal(k_xd, (d_ratio * d_max, d_max), DTYPE)
         s_d = target_spectrum(r_star, d_kappa, 1.0, DTYPE)
-        dsweep = []
+        instances = []
         for dd in d_grid:
             (S,) = grams(Xd[:, :dd], [d_ratio * dd])
-            dsweep.append(spectral_instance(S, _orthonormal(Zu[:dd]), s_d, Vd, rank, gamma))
-        dsweep = tuple(jnp.stack(col) for col in zip(*dsweep, strict=True))
+            instances.append(spectral_instance(S, _orthonormal(Zu[:dd]), s_d, Vd, rank, gamma))
+        dsweep = tuple(jnp.stack(col) for col in zip(*instances, strict=True))
         return grid, dsweep
 
     return lax.map(one_seed, keys)  # sequential over seeds: one X in memory at a time
@@ -169,11 +169,11 @@ def smallest_sufficient_ratio(holds, n_ratio, coverage=COVERAGE):
 def _bootstrap_exponent(holds, n_ratio, kappa, coverage, n_boot=200):
     rng = np.random.default_rng(0)
     seeds = holds.shape[0]
-    slopes = []
+    boot = []
     for _ in range(n_boot):
         ratio = smallest_sufficient_ratio(holds[rng.integers(0, seeds, seeds)], n_ratio, coverage)
-        slopes.append(fit_slope(np.log(kappa), np.log(ratio)))
-    slopes = np.asarray(slopes)
+        boot.append(fit_slope(np.log(kappa), np.log(ratio)))
+    slopes = np.asarray(boot)
     return sample_std(slopes[np.isfinite(slopes)]) if np.isfinite(slopes).any() else math.nan
 
 

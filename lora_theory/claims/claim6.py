@@ -429,12 +429,12 @@ def judge(m, p):
     # H5: the effective-rank sweep (flat spectra), the classic preheat at every p
     eff = list(p["effective_ranks"])
     eff_order = np.argsort(eff, kind="stable")[::-1]  # r* decreasing: the gain must grow along it
-    gains = []
+    gain_cols = []
     for index in eff_order:
         grid = 1 + int(index)
         flat_pred = float(theory.random_frozen_factor_loss(float(np.sum(m["spectra"][grid] ** 2)), r, n))
-        gains.append((flat_pred - m["hrp_classic_final"][:, grid, :]) / flat_pred)
-    gains = np.stack(gains, axis=1)  # (seeds, r* decreasing, p)
+        gain_cols.append((flat_pred - m["hrp_classic_final"][:, grid, :]) / flat_pred)
+    gains = np.stack(gain_cols, axis=1)  # (seeds, r* decreasing, p)
     eff_sorted = [eff[i] for i in eff_order]
     rows.append(
         _worst_positive(

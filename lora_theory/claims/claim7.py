@@ -128,7 +128,7 @@ def relu_instance(W0, U, s, V, X, pre0) -> NonlinearProblem:
         Y[:1],
         pre0[:1],
         jnp.asarray(0.01, X.dtype),
-        "relu",
+        activation="relu",
     )
 
 
@@ -162,7 +162,7 @@ def compute(keys, kappas, explore_kappas, scale, eta, gamma, *, shape):
             dW_cols = jnp.linalg.norm((U * s) @ V.T, axis=0)
             return jnp.max(jnp.maximum(s[-1], dW_cols) / col)
 
-        out = {"risk": [], "sigma_hat": []}
+        out: dict[str, list[jax.Array]] = {"risk": [], "sigma_hat": []}
         gram, start = jnp.zeros((d, d), DTYPE), 0
         for ratio in n_ratios:  # increasing: each block of X's rows is added to the Gram matrix once
             n = ratio * d
@@ -494,14 +494,14 @@ def judge(m, p):
         rho0 = err[:, 0] / lam_k
         shift_b = shift_k / theory.assumption41_shift_bound(kap, p["r_star"])
         eps_b = eps_hat / theory.thm42_sample_eps(kap, p["r_star"], p["d"])
-        failed = [
+        failures = [
             f"rho_0 = {np.mean(rho0):.3g} ({np.min(rho0):.3g} .. {np.max(rho0):.3g}) > {p['premise_rho']:.3g}"
             if np.any(rho0 > p["premise_rho"])
             else "",
             f"Assumption 4.1 (ii) ratio = {np.max(shift_b):.3g}x its bound" if np.any(shift_b > 1) else "",
             f"||Sigma_hat - I||_op = {np.max(eps_b):.3g}x eps" if np.any(eps_b > 1) else "",
         ]
-        failed = "; ".join(f for f in failed if f)
+        failed = "; ".join(f for f in failures if f)
         rel = _envelope(err, steps, q, err[:, 0])
         text = (
             f"N = {p['explore_ratio']:g} d, kappa = {kap:g}: {'outside' if failed else 'inside'} the hypotheses"

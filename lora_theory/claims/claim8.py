@@ -187,7 +187,7 @@ def _pooled_row(check, losses, predictions, risks, rule_kind, z, risk_floor):
     predictions = predictions.ravel()
     keep = np.asarray(risks).ravel() >= risk_floor  # instances above float64's rounding of the test loss
     losses, predictions = losses[keep], predictions[keep]
-    zs, margins = [], []
+    zs, margin_list = [], []
     for samples, pred in zip(losses, predictions, strict=True):
         if rule_kind == "equal":
             row = mc_equal("8", check, samples, pred, z=z)
@@ -200,8 +200,8 @@ def _pooled_row(check, losses, predictions, risks, rule_kind, z, risk_floor):
         se = row.spread / math.sqrt(samples.size)
         se = se if se > 0 else math.inf
         zs.append((np.mean(samples) - pred) / se)
-        margins.append(row.margin / se if np.isfinite(row.margin) else math.nan)
-    margins = np.asarray(margins)
+        margin_list.append(row.margin / se if np.isfinite(row.margin) else math.nan)
+    margins = np.asarray(margin_list)
     worst = math.nan if margins.size == 0 or np.isnan(margins).any() else float(np.min(margins))
     words = {
         "equal": "|test - pred| <= z_n SE",

@@ -14,6 +14,7 @@ import itertools
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_commands", "add_config_flags", "list_entries", "train_command", "list_command"]
 
@@ -63,6 +64,7 @@ def add_config_flags(parser) -> None:
     for name, spec in FIELD_SPECS.items():
         default = getattr(defaults, name)
         kind = field_type(name)
+        kwargs: dict[str, Any]
         if spec.dynamic or kind is tuple:
             kwargs = dict(type=_floats, default=None if default is None else [default])
         elif spec.cli_list:
@@ -304,12 +306,12 @@ def train_command(args) -> int:
     from ..cache import enable_compilation_cache
     from ..config import FIELD_SPECS
     from ..results import run_summary
-    from ..sweep import grid_size, run_sweep
+    from ..sweep import SweepJob, grid_size, run_sweep
 
     preflight(args)
     enable_compilation_cache()
     configs, sweep = _configs_from_args(args)
-    jobs = [({}, config, sweep) for config in configs]
+    jobs: list[SweepJob] = [({}, config, sweep) for config in configs]
     log = None if args.quiet else (lambda message: print(message, file=sys.stderr))
     with _executor(args, jobs, sweep) as executor:
         df, sidecar = run_sweep(

@@ -17,7 +17,7 @@ numbers.
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 __all__ = [
     "alignment_time_bound",
@@ -61,7 +61,12 @@ THM32_D_EXPONENT = 0.75
 GD_RATE_KAPPA_EXPONENT = -1.0
 
 
-def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rstar: Scalar) -> Float[Array, ...]:
+def alignment_time_bound(
+    d: int | Float[ArrayLike, ...],
+    theta: Float[ArrayLike, ...],
+    eta: Float[ArrayLike, ...],
+    lambda_rstar: Float[ArrayLike, ...],
+) -> Float[Array, ...]:
     """Thm 3.2's alignment time: t* = ln(sqrt(d) / theta) / ln(1 + eta lambda_{r*}(G)).
 
     LoRA-One Thm 3.2 (linear model, ``random`` init with small alpha, r >= 2 r_star, GD with step
@@ -77,6 +82,8 @@ def alignment_time_bound(d: int | Scalar, theta: Scalar, eta: Scalar, lambda_rst
         theta: alignment level (sine of the largest principal angle), 0 < theta < 1.
         eta: GD step size.
         lambda_rstar: lambda_{r*}(G), the r_star-th singular value of G.
+
+    The arguments may be arrays of any broadcastable shapes (claim 2 passes grids of them).
 
     Returns:
         t* in steps (not rounded).
