@@ -34,12 +34,13 @@ import importlib
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 
 from .scaling import SCALINGS
 
@@ -70,7 +71,7 @@ class ConfigError(ValueError):
     """A configuration value outside its valid range (raised before anything compiles)."""
 
 
-def invalid(name: str, value, requirement: str) -> ConfigError:
+def invalid(name: str, value: object, requirement: str) -> ConfigError:
     """The error every check raises: ``"{name}={value!r} is invalid: {requirement}"``."""
     return ConfigError(f"{name}={value!r} is invalid: {requirement}")
 
@@ -128,14 +129,14 @@ class FieldSpec:
         return self.flag or "--" + name.replace("_", "-")
 
 
-def _field(default, help: str, group: str, **spec):
+def _field(default: Any, help: str, group: str, **spec: Any) -> Any:  # Any: a dataclass default
     return dataclasses.field(default=default, metadata={_META: FieldSpec(help, group, **spec)})
 
 
 def _registry(module: str, name: str) -> Callable[[], Any]:
     """The live registry ``lora_theory.{module}.{name}``, imported when first asked for."""
 
-    def choices():
+    def choices() -> Any:
         return getattr(importlib.import_module(f".{module}", __package__), name)
 
     return choices
@@ -285,10 +286,10 @@ class RunConfig:
     log_every: int = _field(10, "log the metrics every this many steps", _T, low=1)
     dtype: str = _field("float64", "floating-point type", _T, problem=True, choices=DTYPES, column=True)
 
-    def replace(self, **changes) -> RunConfig:
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
-    def resolved(self, name: str):
+    def resolved(self, name: str) -> Any:
         """The value of field ``name``, its ``default_from`` applied when it is ``None``."""
         value = getattr(self, name)
         spec = FIELD_SPECS[name]
@@ -313,7 +314,7 @@ class RunConfig:
         return self.resolved("preheat_train_factors")
 
     @property
-    def jnp_dtype(self):
+    def jnp_dtype(self) -> DTypeLike:
         return jnp.float64 if self.dtype == "float64" else jnp.float32
 
     def dynamic_values(self) -> dict[str, float]:
@@ -355,22 +356,24 @@ def field_type(name: str) -> type:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fail(name: str, value, requirement: str):
+def _fail(name: str, value: object, requirement: str) -> NoReturn:
     raise invalid(name, value, requirement)
 
 
-def _check_choice(name: str, value, valid):
+def _check_choice(name: str, value: object, valid: Iterable[object]) -> None:
     if value not in valid:
         _fail(name, value, f"must be one of {', '.join(map(str, valid))}")
 
 
-def _check_int(name: str, value, low: int, high: int | None = None, why: str = ""):
+def _check_int(name: str, value: Any, low: float, high: float | None = None, why: str = "") -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
         bound = f"an integer in [{low}, {high}]" if high is not None else f"an integer >= {low}"
         _fail(name, value, f"must be {bound}{why}")
 
 
-def _check_float(name: str, value, *, low: float = 0.0, high: float | None = None, strict: bool = False, why: str = ""):
+def _check_float(
+    name: str, value: Any, *, low: float = 0.0, high: float | None = None, strict: bool = False, why: str = ""
+) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     ok = ok and (value > low if strict else value >= low) and (high is None or value <= high)
     if not ok:
@@ -379,7 +382,7 @@ def _check_float(name: str, value, *, low: float = 0.0, high: float | None = Non
         _fail(name, value, f"must be a finite number {'>' if strict else '>='} {low}{why}")
 
 
-def _bound(bound: Bound, config: RunConfig):
+def _bound(bound: Bound, config: RunConfig) -> float | int | None:
     return bound(config) if callable(bound) else bound
 
 
@@ -391,6 +394,7 @@ def _check_field(config: RunConfig, name: str, spec: FieldSpec) -> None:
         _check_choice(name, value, choices)
     elif spec.low is not None:
         low, high = _bound(spec.low, config), _bound(spec.high, config)
+        assert low is not None  # spec.low is set
         if field_type(name) is int:
             _check_int(name, value, low, high, spec.why)
         else:

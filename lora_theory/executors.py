@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import RunConfig
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = ["ChunkTask", "run_chunk", "InlineExecutor", "process_pool", "submitit_executor", "EXECUTORS"]
 
@@ -129,7 +132,7 @@ def _compute(task: ChunkTask, path: Path) -> float:
 class InlineExecutor:
     """Runs each submitted call at once, in this process (the default of ``run_sweep``)."""
 
-    def submit(self, fn, *args) -> Future:
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         """Call ``fn(*args)`` now; return a finished future holding its result or its exception."""
         future: Future = Future()
         try:
@@ -141,7 +144,7 @@ class InlineExecutor:
         return future
 
 
-def process_pool(workers: int):
+def process_pool(workers: int) -> ProcessPoolExecutor:
     """A ``ProcessPoolExecutor`` of ``workers`` processes started with 'spawn' (JAX is not fork-safe).
 
     Each worker is a fresh Python process with its own JAX runtime; it inherits this process's
@@ -160,7 +163,7 @@ def process_pool(workers: int):
     return ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context("spawn"))
 
 
-def _import_submitit():
+def _import_submitit() -> Any:
     """Import submitit without its logging set-up in this process.
 
     At import, submitit calls ``logging.config.dictConfig``, which closes every logging handler
@@ -185,7 +188,9 @@ def _import_submitit():
     return submitit
 
 
-def submitit_executor(folder, *, cluster: str | None = None, parameters: Mapping[str, Any] | None = None):
+def submitit_executor(
+    folder: str | Path, *, cluster: str | None = None, parameters: Mapping[str, Any] | None = None
+) -> Any:
     """A submitit ``AutoExecutor``: SLURM where ``sbatch`` exists, else local processes.
 
     ``run_sweep`` submits a round's chunks inside its ``batch()`` context, so on SLURM they are
@@ -224,7 +229,9 @@ def submitit_executor(folder, *, cluster: str | None = None, parameters: Mapping
     return executor
 
 
-def wait_all(futures: Sequence[Any], on_done=None) -> list[tuple[Any, BaseException | None]]:
+def wait_all(
+    futures: Sequence[Any], on_done: Callable[[int, Any], object] | None = None
+) -> list[tuple[Any, BaseException | None]]:
     """Wait for every future; ``(result, None)`` or ``(None, error)`` for each, in order.
 
     ``concurrent.futures`` futures are collected as they finish (``on_done(i, result)`` is
@@ -235,7 +242,7 @@ def wait_all(futures: Sequence[Any], on_done=None) -> list[tuple[Any, BaseExcept
 
     outcomes: list[tuple[Any, BaseException | None]] = [(None, None)] * len(futures)
 
-    def collect(i, future):
+    def collect(i: int, future: Any) -> None:
         try:
             outcomes[i] = (future.result(), None)
         except Exception as error:  # noqa: BLE001 - reported by the caller, per chunk

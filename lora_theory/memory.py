@@ -15,6 +15,7 @@ available memory (``MemAvailable`` of ``/proc/meminfo`` on the CPU, the device's
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -165,7 +166,7 @@ def _table_bytes_per_run(config: RunConfig) -> int:
     return n_logs * (_SCALAR_METRICS + config.rank + _TABLE_COLUMNS) * 8 * _TABLE_COPIES
 
 
-def check_results_memory(jobs, n_seeds: int) -> int:
+def check_results_memory(jobs: Sequence[tuple[RunConfig, int]], n_seeds: int) -> int:
     """Raise :class:`~lora_theory.config.ConfigError` when a sweep's whole results table would not fit.
 
     Chunks bound the memory of the training, not that of the table the sweep ends with (every

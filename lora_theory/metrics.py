@@ -9,11 +9,17 @@ hand-written kernels of :mod:`lora_theory._linalg` is faster at their size.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._linalg import eigh
+
+if TYPE_CHECKING:
+    from .optimizers import LoRAFactors
 
 __all__ = [
     "sin_largest_angle",
@@ -85,7 +91,7 @@ def _angle_gram(AV: Float[Array, "d m"], reference: Float[Array, "d p"]) -> Floa
     return (residual.T @ residual) * inv_norms[:, None] * inv_norms[None, :]
 
 
-def _sin_from_gram(gram):
+def _sin_from_gram(gram: Float[Array, "m m"]) -> Float[Array, ""]:
     return jnp.sqrt(jnp.maximum(_largest_eigenvalue(gram), 0.0))
 
 
@@ -125,7 +131,7 @@ def align_A(A: Float[Array, "d r"], reference_left: Float[Array, "d m"]) -> Floa
     return _sin_from_gram(_angle_gram(AV, reference_left))
 
 
-def align_A_many(A: Float[Array, "d r"], references) -> Float[Array, " n"]:
+def align_A_many(A: Float[Array, "d r"], references: Sequence[Float[Array, "d m"]]) -> Float[Array, " n"]:
     """:func:`align_A` against each of ``references`` (d x m each, the same m), sharing one
     eigendecomposition of A^T A and one batched call for the n angle matrices.
 
@@ -189,7 +195,7 @@ def balance(A: Float[Array, "d r"], B: Float[Array, "r k"]) -> Float[Array, ""]:
     return jnp.linalg.norm(A.T @ A - B @ B.T)
 
 
-def risk(problem, objective, factors) -> Float[Array, ""]:
+def risk(problem: Any, objective: Any, factors: LoRAFactors) -> Float[Array, ""]:
     """||A B + offset - dW||_F^2 / 2, the excess risk of the total update; also an ``observe``.
 
     The offset is the init's (``objective.offset``: -A_0 B_0 for lora_ga and lora_one
@@ -203,7 +209,7 @@ def risk(problem, objective, factors) -> Float[Array, ""]:
     return 0.5 * jnp.sum((D - problem.dW) ** 2)
 
 
-def lora_metrics(problem, objective, factors) -> dict[str, Array]:
+def lora_metrics(problem: Any, objective: Any, factors: LoRAFactors) -> dict[str, Array]:
     """The SPEC's metric set at one step: the default ``observe`` of :func:`~lora_theory.engine.train`.
 
     ``risk = ||D - dW||_F^2 / 2`` and ``rel_err = ||D - dW||_F / ||dW||_F`` use the total update
@@ -265,7 +271,9 @@ def lora_metrics(problem, objective, factors) -> dict[str, Array]:
     return metrics
 
 
-def _align_A_W0(problem, A, w, V) -> Float[Array, ""]:
+def _align_A_W0(
+    problem: Any, A: Float[Array, "d r"], w: Float[Array, " r"], V: Float[Array, "r r"]
+) -> Float[Array, ""]:
     """sin of the largest angle between A's top-r_star left subspace and W0's (NaN without W0_left).
 
     Its own eigendecomposition call, apart from the batched four of :func:`lora_metrics`, so that

@@ -30,7 +30,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
+    from matplotlib.lines import Line2D
+    from matplotlib.typing import LegendLocType, RcKeyType
 
 __all__ = [
     "STYLE",
@@ -74,7 +78,9 @@ OPTIMIZER_STYLES = {"gd": "-", "precgd": "-."}
 THEORY_KW = {"linestyle": "--", "linewidth": 1.3}
 
 
-def figure(ncols: int, nrows: int = 1, *, width: float = 4.0, height: float = 3.2, **kwargs):
+def figure(
+    ncols: int, nrows: int = 1, *, width: float = 4.0, height: float = 3.2, **kwargs: Any
+) -> tuple[Figure, np.ndarray]:
     """A figure of ``nrows x ncols`` panels in the suite's style (constrained layout)."""
     matplotlib.rcParams.update(STYLE)
     fig, axes = plt.subplots(
@@ -104,7 +110,19 @@ def summarise(values: np.ndarray, *, log: bool) -> tuple[np.ndarray, np.ndarray,
     return mean, low, high
 
 
-def band(ax, x, values, *, label=None, color=None, log=None, linestyle="-", marker=None, alpha=0.2, **kwargs):
+def band(
+    ax: Axes,
+    x: Any,
+    values: Any,
+    *,
+    label: str | None = None,
+    color: Any = None,
+    log: bool | None = None,
+    linestyle: str = "-",
+    marker: str | None = None,
+    alpha: float = 0.2,
+    **kwargs: Any,
+) -> Line2D:
     """Draw the mean over seeds (rows of ``values``) with its interquartile band; returns the line."""
     if log is None:
         log = ax.get_yscale() == "log"
@@ -114,14 +132,14 @@ def band(ax, x, values, *, label=None, color=None, log=None, linestyle="-", mark
     return line
 
 
-def theory(ax, x, y, *, label=None, color="black", **kwargs):
+def theory(ax: Axes, x: Any, y: Any, *, label: str | None = None, color: Any = "black", **kwargs: Any) -> Line2D:
     """Draw a theory curve (dashed)."""
     style = {**THEORY_KW, **kwargs}
     (line,) = ax.plot(x, y, color=color, label=label, **style)
     return line
 
 
-def caption(fig, text: str) -> None:
+def caption(fig: Figure, text: str) -> None:
     """A caption under the panels (e.g. how the band is computed), wrapped to the figure's width."""
     width = max(40, int(fig.get_figwidth() * 17))
     lines: list[str] = []
@@ -133,7 +151,7 @@ def caption(fig, text: str) -> None:
     fig.supxlabel("\n".join(lines), fontsize=7.5, color="0.3")
 
 
-def save_figure(fig, figures_dir, name: str) -> list[Path]:
+def save_figure(fig: Figure, figures_dir: str | Path, name: str) -> list[Path]:
     """Save ``fig`` as ``{figures_dir}/{name}.png`` and ``.pdf``; close it; return the paths."""
     figures_dir = Path(figures_dir)
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -144,13 +162,13 @@ def save_figure(fig, figures_dir, name: str) -> list[Path]:
     return paths
 
 
-def per_seed_matrix(df, value: str, index: str = "seed", column: str = "step") -> tuple[np.ndarray, np.ndarray]:
+def per_seed_matrix(df: Any, value: str, index: str = "seed", column: str = "step") -> tuple[np.ndarray, np.ndarray]:
     """(x values, matrix seeds x x) of ``value`` from a tidy frame holding one curve."""
     table = df.pivot_table(index=index, columns=column, values=value, aggfunc="first")
     return table.columns.to_numpy(), table.to_numpy()
 
 
-def legend(ax, *, loc="best", **kwargs):
+def legend(ax: Axes, *, loc: LegendLocType = "best", **kwargs: Any) -> Legend:
     """A legend that never hides data behind an opaque box."""
     return ax.legend(loc=loc, **kwargs)
 

@@ -22,13 +22,16 @@ import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 import pandas as pd
 
 from .config import DYNAMIC_FIELDS, RUN_COLUMNS  # derived from RunConfig's field metadata
+
+if TYPE_CHECKING:
+    from .engine import Batch
 
 #: the layout of a results file pair (the Parquet columns' meaning and the sidecar's keys).
 #: Version 1 added ``schema_version`` and ``parquet_sha256``; a sidecar without
@@ -57,7 +60,7 @@ __all__ = [
 ]
 
 
-def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
+def batch_to_dataframe(batch: Batch, **constant_columns: Any) -> pd.DataFrame:
     """Flatten a :class:`~lora_theory.engine.Batch` to one row per (seed, grid point, logged step).
 
     Columns: the configuration (``RUN_COLUMNS``: the static fields whose metadata marks them as
@@ -72,7 +75,7 @@ def batch_to_dataframe(batch, **constant_columns) -> pd.DataFrame:
     n_logs = steps.size
     rows = n_seeds * n_grid * n_logs
 
-    def per_run(values):  # (n_seeds, n_grid) -> (rows,)
+    def per_run(values: Any) -> np.ndarray:  # (n_seeds, n_grid) -> (rows,)
         return np.repeat(np.asarray(values).reshape(n_seeds * n_grid), n_logs)
 
     columns: dict[str, Any] = {}
@@ -292,7 +295,7 @@ def _one_line(error: BaseException) -> str:
     return text[:200] + ("..." if len(text) > 200 else "")
 
 
-def _json_default(value):
+def _json_default(value: object) -> Any:
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):

@@ -20,6 +20,7 @@ grad_A = s grad_W L B^T, grad_B = s A^T grad_W L.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -30,7 +31,7 @@ __all__ = ["SCALINGS", "lora_scale", "scaled_factor_grads"]
 SCALINGS = ("none", "lora", "rslora")
 
 
-def lora_scale(scaling: str, lora_alpha, rank: int):
+def lora_scale(scaling: str, lora_alpha: float | Float[Array, ""], rank: int) -> float | Float[Array, ""] | None:
     """The factor s of W = W0 + s A B, or ``None`` for ``scaling='none'`` (no factor is applied).
 
     Args:
@@ -51,7 +52,7 @@ def lora_scale(scaling: str, lora_alpha, rank: int):
 
 
 def scaled_factor_grads(
-    objective, scale, A: Float[Array, "d r"], B: Float[Array, "r k"]
+    objective: Any, scale: float | Float[Array, ""], A: Float[Array, "d r"], B: Float[Array, "r k"]
 ) -> tuple[Float[Array, "d r"], Float[Array, "r k"]]:
     """(grad_A, grad_B) of L(W0 + offset + s A B), from the unscaled objective's gradients.
 

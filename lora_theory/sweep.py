@@ -32,11 +32,12 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ class SweepError(RuntimeError):
 SweepJob = tuple[Mapping[str, Any], RunConfig, Mapping[str, Sequence[float]]]
 
 
-def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "run"):
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "run") -> Any:
     """A tqdm bar on stderr (done / total, rate, ETA); silent when disabled or not a terminal."""
     from tqdm.auto import tqdm
 
@@ -99,7 +100,7 @@ def _chunks(seeds: np.ndarray, chunk_seeds: int) -> list[np.ndarray]:
     return [seeds[i : i + chunk_seeds] for i in range(0, seeds.size, chunk_seeds)]
 
 
-def _identity(path: Path):
+def _identity(path: Path) -> tuple[int, int, int] | None:
     """What tells one version of a file from the next (an atomic replace makes a new inode)."""
     try:
         stat = path.stat()
@@ -108,7 +109,7 @@ def _identity(path: Path):
     return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
-def _submit_round(executor, tasks: Sequence[ChunkTask]) -> list:
+def _submit_round(executor: Any, tasks: Sequence[ChunkTask]) -> list[Any]:
     """Submit one round of chunks; a submitit executor gets them in one job array (its ``batch()``)."""
     is_submitit = type(executor).__module__.split(".")[0] == "submitit"
     context = executor.batch() if is_submitit else contextlib.nullcontext()
@@ -120,7 +121,7 @@ def _submit_round(executor, tasks: Sequence[ChunkTask]) -> list:
 def run_sweep(
     jobs: Sequence[SweepJob] | RunConfig,
     *,
-    out_dir,
+    out_dir: str | os.PathLike,
     name: str,
     seeds: Seeds = 1,
     seed: int = 0,
@@ -129,7 +130,7 @@ def run_sweep(
     metadata: Mapping[str, Any] | None = None,
     progress: bool = True,
     mesh: Any = "auto",
-    log=None,
+    log: Callable[[str], object] | None = None,
     write: bool = True,
     workers: int = 1,
     executor: Any = None,
@@ -229,7 +230,7 @@ def run_sweep(
     inline = executor is None
     wall, computed = 0.0, 0
 
-    def run_round(keys, bar, threads: int) -> list[str]:
+    def run_round(keys: list[tuple[int, int]], bar: Any, threads: int) -> list[str]:
         """Run ``keys`` through the executor; their statuses (computed / done / busy)."""
         nonlocal wall, computed
         pool = None
@@ -243,7 +244,7 @@ def run_sweep(
             round_tasks = [dataclasses.replace(tasks[k], attempt=f"{attempt}-{i}") for i, k in enumerate(keys)]
             futures = _submit_round(pool or (InlineExecutor() if inline else executor), round_tasks)
 
-            def advance(i, result):
+            def advance(i: int, result: Any) -> None:
                 if result is not None and result[0] != "busy":
                     bar.update(runs_of[keys[i]])
 
@@ -270,7 +271,7 @@ def run_sweep(
             )
         return statuses
 
-    def finished_elsewhere():
+    def finished_elsewhere() -> tuple[pd.DataFrame, dict[str, Any]] | None:
         """The results another process on this folder wrote for this very sweep, if any."""
         if not write or _identity(out_dir / f"{name}.parquet") in (None, results_before):
             return None

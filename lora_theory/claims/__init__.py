@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import claim1, claim2, claim3, claim4, claim5, claim6, claim7, claim8
 from ._registry import Claim as Claim
@@ -106,7 +107,7 @@ def get_claim(claim_id: str) -> Claim:
     raise ValueError(f"unknown claim {claim_id!r}; valid claims: {', '.join(claim_ids())}")
 
 
-def resolve_params(claim: Claim, size: str = "quick", *, seeds: int | None = None, **overrides) -> dict:
+def resolve_params(claim: Claim, size: str = "quick", *, seeds: int | None = None, **overrides: Any) -> dict:
     """The parameters of ``claim`` at ``size`` ('quick' or 'full'), with ``seeds`` and overrides applied."""
     if size not in ("quick", "full"):
         raise ValueError(f"size must be 'quick' or 'full', got {size!r}")
@@ -137,7 +138,7 @@ class ClaimRun:
         return all(row.passed for row in self.rows)
 
 
-def label_rows(claim: Claim, rows) -> list:
+def label_rows(claim: Claim, rows: Sequence[CheckResult]) -> list[CheckResult]:
     """The rows with their statement filled in (``claim.covers[0]`` where a row names none), checked
     against :data:`STATEMENTS` (ValueError for an unknown id)."""
     default = claim.covers[0] if claim.covers else ""
@@ -148,7 +149,7 @@ def label_rows(claim: Claim, rows) -> list:
     return out
 
 
-def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, **overrides) -> ClaimRun:
+def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, **overrides: Any) -> ClaimRun:
     """Measure and judge one claim.
 
     Args:
@@ -169,7 +170,11 @@ def run_claim(claim_id: str, size: str = "quick", *, seeds: int | None = None, *
 
 
 def verify(
-    claims: Sequence[str] | None = None, size: str = "quick", *, seeds: int | None = None, progress=None
+    claims: Sequence[str] | None = None,
+    size: str = "quick",
+    *,
+    seeds: int | None = None,
+    progress: Callable[[Claim, ClaimRun], object] | None = None,
 ) -> list[ClaimRun]:
     """Run the given claims (default all) at ``size``; ``progress(claim, run)`` is called after each."""
     runs = []

@@ -10,7 +10,8 @@ slower); a test checks that these observables equal the corresponding metrics of
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,22 +32,22 @@ __all__ = [
 DTYPE = jnp.float64
 
 
-def seed_keys(seeds: Sequence[int]):
+def seed_keys(seeds: Sequence[int]) -> Array:
     """``jax.random.key(seed)`` for each seed, stacked (one run key per seed)."""
     return jax.vmap(jax.random.key)(jnp.asarray(np.asarray(seeds), jnp.uint32))
 
 
-def seed_list(params) -> list[int]:
+def seed_list(params: Mapping[str, Any]) -> list[int]:
     """The seeds of a claim's parameters: ``first_seed`` (default 0) and the ``seeds`` after it."""
     return list(range(int(params.get("first_seed", 0)), int(params.get("first_seed", 0)) + int(params["seeds"])))
 
 
-def f64(value) -> Array:
+def f64(value: Any) -> Array:
     """``value`` as a float64 array (a traced argument of a compiled experiment)."""
     return jnp.asarray(value, DTYPE)
 
 
-def grid_map(run: Callable, keys, grid):
+def grid_map(run: Callable[[Array, Array], Any], keys: Array, grid: Array) -> Any:
     """``run(key, value)`` for every seed key x grid value; outputs with leading axes (seeds, grid).
 
     ``vmap`` over the seeds of ``vmap`` over the grid: what depends on the key alone (e.g. the

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from . import ClaimRun
 
 __all__ = ["results_frame", "format_table"]
 
 
-def results_frame(runs: Sequence[ClaimRun]):
+def results_frame(runs: Sequence[ClaimRun]) -> pd.DataFrame:
     """The verify table as a pandas DataFrame, one row per check."""
     import pandas as pd
 

@@ -64,8 +64,8 @@ import numpy as np
 
 from ..engine import split_run_key, train
 from ..inits import initialise
-from ..models.linear import LowRank, make_linear_problem, sample_linear_data
-from ..models.relu import activate, make_nonlinear_problem
+from ..models.linear import LinearProblem, LowRank, make_linear_problem, sample_linear_data
+from ..models.relu import NonlinearProblem, activate, make_nonlinear_problem
 from ..optimizers import gd, precgd
 from ..theory.linear import linear_test_loss
 from ..theory.relu import relu_test_loss_bound
@@ -116,16 +116,18 @@ def compute(keys, singular_values, noise, lr, damping, alpha, gamma, *, shape, m
 
     def one_seed(key):
         key_problem, key_init = split_run_key(key)
+        problem: LinearProblem | NonlinearProblem
         if model == "linear":
             problem = make_linear_problem(d, k, r_star, n_samples, singular_values, noise, key=key_problem)
             key_data = jax.random.split(key_problem)[1]
             X_test, Y_test = sample_linear_data(jax.random.fold_in(key_data, 1), problem.W0 + problem.dW, n_test, noise)
             activation = "identity"
         else:
-            problem = make_nonlinear_problem(
+            nonlinear = make_nonlinear_problem(
                 d, k, r_star, n_samples, singular_values, noise, activation="relu", n_test=n_test, key=key_problem
             )
-            X_test, Y_test, activation = problem.X_test, problem.Y_test, "relu"
+            problem = nonlinear
+            X_test, Y_test, activation = nonlinear.X_test, nonlinear.Y_test, "relu"
 
         def observe(problem, objective, factors):
             D = _total_update(objective, factors)

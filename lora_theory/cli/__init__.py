@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import figures, train, verify
 
@@ -30,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
     package's own: ``lora-theory train: error: argument --d: invalid int value: 'x' (see ...)``,
     exit code 2, instead of the command's whole usage and then the error."""
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 

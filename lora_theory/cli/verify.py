@@ -11,6 +11,7 @@ any check fails.  ``--quick`` compiles at XLA optimisation level 0
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
@@ -21,7 +22,7 @@ def _claim_list(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``verify`` subcommand."""
     p = subparsers.add_parser(
         "verify",
@@ -43,7 +44,7 @@ def add_commands(subparsers) -> None:
     p.set_defaults(func=verify_command)
 
 
-def verify_command(args) -> int:
+def verify_command(args: argparse.Namespace) -> int:
     from ..cache import enable_compilation_cache, quick_compile_flags
 
     if args.quick:

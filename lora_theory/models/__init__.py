@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from ..config import FIELD_SPECS
-from .linear import make_linear_problem, make_population_problem, target_spectrum
-from .relu import make_nonlinear_problem
+from .linear import LinearProblem, make_linear_problem, make_population_problem, target_spectrum
+from .relu import NonlinearProblem, make_nonlinear_problem
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -60,7 +61,7 @@ class ModelSpec:
     fields: tuple[str, ...] = _ALL_PROBLEM_FIELDS
     check: Callable[[Any], tuple[str, str] | None] | None = None
 
-    def __call__(self, config, dynamic, *, key):
+    def __call__(self, config: RunConfig, dynamic: Mapping[str, Any], *, key: jax.Array) -> Any:
         return self.builder(config, dynamic, key=key)
 
 
@@ -91,14 +92,14 @@ def register_model(
     return spec
 
 
-def spectrum(config: RunConfig, dynamic: Mapping[str, Any]):
+def spectrum(config: RunConfig, dynamic: Mapping[str, Any]) -> Float[Array, " r_star"]:
     """dW's singular values: explicit ``singular_values`` or geometric from kappa (see target_spectrum)."""
     if config.singular_values is not None:
         return jnp.asarray(config.singular_values, config.jnp_dtype)
     return target_spectrum(config.r_star, dynamic["kappa"], dynamic["target_scale"], config.jnp_dtype)
 
 
-def _build_linear(config, dynamic, *, key):
+def _build_linear(config: RunConfig, dynamic: Mapping[str, Any], *, key: jax.Array) -> LinearProblem:
     return make_linear_problem(
         config.d,
         config.k,
@@ -112,11 +113,11 @@ def _build_linear(config, dynamic, *, key):
     )
 
 
-def _target(config, dynamic) -> dict:
+def _target(config: RunConfig, dynamic: Mapping[str, Any]) -> dict[str, Any]:
     return {"target_subspace": config.target_subspace, "target_angle": dynamic["target_angle"]}
 
 
-def _build_population(config, dynamic, *, key):
+def _build_population(config: RunConfig, dynamic: Mapping[str, Any], *, key: jax.Array) -> LinearProblem:
     return make_population_problem(
         config.d,
         config.k,
@@ -128,7 +129,7 @@ def _build_population(config, dynamic, *, key):
     )
 
 
-def _build_relu(config, dynamic, *, key):
+def _build_relu(config: RunConfig, dynamic: Mapping[str, Any], *, key: jax.Array) -> NonlinearProblem:
     return make_nonlinear_problem(
         config.d,
         config.k,
@@ -144,7 +145,7 @@ def _build_relu(config, dynamic, *, key):
     )
 
 
-def _target_check(config):
+def _target_check(config: RunConfig) -> tuple[str, str] | None:
     """A tilt needs W0's subspaces (top or bottom) and room for r_star directions orthogonal to them."""
     if config.target_subspace == "random":
         if config.target_angle != 0:
@@ -155,7 +156,7 @@ def _target_check(config):
     return None
 
 
-def _population_check(config):
+def _population_check(config: RunConfig) -> tuple[str, str] | None:
     if config.noise != 0:
         return "noise", "population mode has no label noise (use model='linear')"
     return _target_check(config)
@@ -172,7 +173,7 @@ register_model(
 )
 
 
-def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *, key: jax.Array):
+def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *, key: jax.Array) -> Any:
     """Build the problem of ``config`` (dynamic values, possibly traced, override the config's)."""
     values = config.dynamic_values()
     if dynamic:

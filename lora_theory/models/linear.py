@@ -27,10 +27,11 @@ unchanged.  The problem also holds W0's top-r_star left singular vectors (``W0_l
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import jax
 import jax.numpy as jnp
+from jax.typing import DTypeLike
 from jaxtyping import Array, Float
 
 __all__ = [
@@ -62,12 +63,12 @@ class LowRank(NamedTuple):
         return self.left @ self.right
 
     @classmethod
-    def zeros(cls, d: int, k: int, r: int, dtype) -> LowRank:
+    def zeros(cls, d: int, k: int, r: int, dtype: DTypeLike) -> LowRank:
         return cls(jnp.zeros((d, r), dtype), jnp.zeros((r, k), dtype))
 
 
 def target_spectrum(
-    r_star: int, kappa: Float[Array, ""] | float, target_scale: Float[Array, ""] | float, dtype
+    r_star: int, kappa: Float[Array, ""] | float, target_scale: Float[Array, ""] | float, dtype: DTypeLike
 ) -> Float[Array, " r_star"]:
     """Singular values of ``dW``: geometric from 1 down to 1/kappa, times ``target_scale``.
 
@@ -80,7 +81,7 @@ def target_spectrum(
     return jnp.asarray(target_scale, dtype) * jnp.asarray(kappa, dtype) ** (-exponents)
 
 
-def haar_orthonormal(key: jax.Array, n: int, m: int, dtype) -> Float[Array, "n m"]:
+def haar_orthonormal(key: jax.Array, n: int, m: int, dtype: DTypeLike) -> Float[Array, "n m"]:
     """An n x m matrix with orthonormal columns, Haar-distributed (QR of a Gaussian, signs fixed)."""
     return _orthonormal_columns(jax.random.normal(key, (n, m), dtype))
 
@@ -204,7 +205,7 @@ class LinearProblem(NamedTuple):
         OSO = jnp.sum((offset.left.T @ SL) * (offset.right @ offset.right.T))
         return LinearObjective(self.G, self.sigma_hat, offset, SL, self.loss_W0 - GO + 0.5 * OSO)
 
-    def extra_metrics(self, A, B, offset) -> dict[str, Array]:
+    def extra_metrics(self, A: Float[Array, "d r"], B: Float[Array, "r k"], offset: LowRank) -> dict[str, Array]:
         """Model-specific metrics logged beside the common ones (none for the linear model)."""
         return {}
 
@@ -220,7 +221,16 @@ def sample_linear_data(
     return X, X @ W_star + jnp.asarray(noise, W_star.dtype) * E
 
 
-def _draw_weights(key, d, k, r_star, singular_values, dtype, target_subspace="random", target_angle=0.0):
+def _draw_weights(
+    key: jax.Array,
+    d: int,
+    k: int,
+    r_star: int,
+    singular_values: Float[Array, " r_star"],
+    dtype: DTypeLike,
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
+) -> tuple[Array, Array, Array, Array, Array, Array]:
     """(W0, U, s, V, dW = U diag(s) V^T, W0's top-r_star left singular vectors).
 
     W0 has N(0, 1) entries; U, V as ``target_subspace`` says (see the module docstring).  The
@@ -245,6 +255,7 @@ def _draw_weights(key, d, k, r_star, singular_values, dtype, target_subspace="ra
     return W0, U, s, V, (U * s) @ V.T, W0_left
 
 
+@overload
 def make_linear_problem(
     d: int,
     k: int,
@@ -254,11 +265,44 @@ def make_linear_problem(
     noise: Float[Array, ""] | float = 0.0,
     *,
     key: jax.Array,
-    dtype=jnp.float64,
+    dtype: DTypeLike = jnp.float64,
+    return_data: Literal[False] = False,
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
+) -> LinearProblem: ...
+
+
+@overload
+def make_linear_problem(
+    d: int,
+    k: int,
+    r_star: int,
+    n_samples: int,
+    singular_values: Float[Array, " r_star"],
+    noise: Float[Array, ""] | float = 0.0,
+    *,
+    key: jax.Array,
+    dtype: DTypeLike = jnp.float64,
+    return_data: Literal[True],
+    target_subspace: str = "random",
+    target_angle: Float[Array, ""] | float = 0.0,
+) -> tuple[LinearProblem, tuple[Float[Array, "N d"], Float[Array, "N k"]]]: ...
+
+
+def make_linear_problem(
+    d: int,
+    k: int,
+    r_star: int,
+    n_samples: int,
+    singular_values: Float[Array, " r_star"],
+    noise: Float[Array, ""] | float = 0.0,
+    *,
+    key: jax.Array,
+    dtype: DTypeLike = jnp.float64,
     return_data: bool = False,
     target_subspace: str = "random",
     target_angle: Float[Array, ""] | float = 0.0,
-):
+) -> LinearProblem | tuple[LinearProblem, tuple[Float[Array, "N d"], Float[Array, "N k"]]]:
     """The linear model y = (W0 + dW)^T x + eps with N samples, reduced to sufficient statistics.
 
     Args:
@@ -298,7 +342,7 @@ def make_population_problem(
     singular_values: Float[Array, " r_star"],
     *,
     key: jax.Array,
-    dtype=jnp.float64,
+    dtype: DTypeLike = jnp.float64,
     target_subspace: str = "random",
     target_angle: Float[Array, ""] | float = 0.0,
 ) -> LinearProblem:

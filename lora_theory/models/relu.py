@@ -43,6 +43,7 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.typing import DTypeLike
 from jaxtyping import Array, Float
 
 from .linear import LowRank, _draw_weights, top_singular_subspaces
@@ -69,7 +70,7 @@ def _check_activation(activation: str) -> None:
         raise ValueError(f"unknown activation {activation!r}; valid activations: {', '.join(ACTIVATIONS)}")
 
 
-def activate(z: Float[Array, ...], activation: str, leaky_slope=0.01) -> Float[Array, ...]:
+def activate(z: Float[Array, ...], activation: str, leaky_slope: Float[Array, ""] | float = 0.01) -> Float[Array, ...]:
     """sigma(z), elementwise.
 
     relu: max(z, 0); leaky_relu: z if z > 0 else leaky_slope z; tanh; gelu: z Phi(z) (exact, erf
@@ -95,7 +96,9 @@ def activate(z: Float[Array, ...], activation: str, leaky_slope=0.01) -> Float[A
     return z
 
 
-def activation_derivative(z: Float[Array, ...], activation: str, leaky_slope=0.01) -> Float[Array, ...]:
+def activation_derivative(
+    z: Float[Array, ...], activation: str, leaky_slope: Float[Array, ""] | float = 0.01
+) -> Float[Array, ...]:
     """sigma'(z), elementwise, with the subgradient convention sigma'(0) = 0 for ReLU.
 
     relu: 1{z > 0} (so sigma'(0) = 0); leaky_relu: 1 if z > 0 else leaky_slope (so sigma'(0) =
@@ -253,7 +256,7 @@ class NonlinearProblem:
         residual = activate(pre, self.activation, self.leaky_slope) - self.Y_test
         return 0.5 * jnp.sum(residual**2) / self.X_test.shape[0]
 
-    def extra_metrics(self, A, B, offset) -> dict[str, Array]:
+    def extra_metrics(self, A: Float[Array, "d r"], B: Float[Array, "r k"], offset: LowRank) -> dict[str, Array]:
         """``test_loss``: the loss of W0 + offset + A B on the fresh sample (X_test, Y_test)."""
         D = LowRank(jnp.concatenate([A, offset.left], axis=1), jnp.concatenate([B, offset.right], axis=0))
         return {"test_loss": self.test_loss(D)}
@@ -265,7 +268,7 @@ def sample_nonlinear_data(
     n_samples: int,
     noise: Float[Array, ""] | float,
     activation: str,
-    leaky_slope=0.01,
+    leaky_slope: Float[Array, ""] | float = 0.01,
 ) -> tuple[Float[Array, "N d"], Float[Array, "N k"]]:
     """Draw X (N x d, N(0, I_d) rows) and Y = sigma(X W_star) + noise * E, E with N(0, 1) entries.
 
@@ -292,7 +295,7 @@ def make_nonlinear_problem(
     leaky_slope: Float[Array, ""] | float = 0.01,
     n_test: int | None = None,
     key: jax.Array,
-    dtype=jnp.float64,
+    dtype: DTypeLike = jnp.float64,
     target_subspace: str = "random",
     target_angle: Float[Array, ""] | float = 0.0,
 ) -> NonlinearProblem:

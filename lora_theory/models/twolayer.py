@@ -22,6 +22,7 @@ the odd digits) and the fine-tuning group (the even ones) are both cut from that
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
+from jax.typing import DTypeLike
 from jaxtyping import Array, Float, Int
 
 from ..optimizers import LoRAFactors, standard_promotion
@@ -72,7 +74,11 @@ class DigitsData(NamedTuple):
 
 
 def load_digits_split(
-    *, split_seed: int = 0, test_fraction: float = 0.25, pretrain_classes=(1, 3, 5, 7, 9), dtype=jnp.float64
+    *,
+    split_seed: int = 0,
+    test_fraction: float = 0.25,
+    pretrain_classes: Sequence[int] = (1, 3, 5, 7, 9),
+    dtype: DTypeLike = jnp.float64,
 ) -> DigitsData:
     """scikit-learn's digits, split into train / test by ``split_seed``, standardised, by class group.
 
@@ -101,7 +107,7 @@ def load_digits_split(
     images = (images - mean) / np.where(std > 0, std, 1.0)
     pre = np.isin(labels, np.asarray(pretrain_classes))
 
-    def part(mask) -> Split:
+    def part(mask: np.ndarray) -> Split:
         return Split(jnp.asarray(images[mask], dtype), jnp.asarray(labels[mask], jnp.int32))
 
     return DigitsData(part(pre & ~test), part(pre & test), part(~pre & ~test), part(~pre & test))
@@ -121,7 +127,9 @@ class LayerProblem(NamedTuple):
     G: Float[Array, "d k"]
 
 
-def init_network(hidden: int, *, key: jax.Array, d: int = N_PIXELS, c: int = N_CLASSES, dtype=jnp.float64) -> Network:
+def init_network(
+    hidden: int, *, key: jax.Array, d: int = N_PIXELS, c: int = N_CLASSES, dtype: DTypeLike = jnp.float64
+) -> Network:
     """He-normal weights: W1 entries N(0, 2/d), W2 entries N(0, 1/h).
 
     Args:
@@ -198,7 +206,7 @@ def lora_cross_entropy(
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
 
 
-def pretrain(params: Network, data: Split, *, steps: int, lr) -> Network:
+def pretrain(params: Network, data: Split, *, steps: int, lr: Float[Array, ""] | float) -> Network:
     """Full-batch Adam (``optax.adam(lr)``) on every weight for ``steps`` steps, in one ``fori_loop``.
 
     Args:
@@ -213,7 +221,7 @@ def pretrain(params: Network, data: Split, *, steps: int, lr) -> Network:
     optimizer = standard_promotion(optax.adam(lr))
     grad = jax.grad(cross_entropy)
 
-    def step(_, carry):
+    def step(_: Array, carry: tuple[Network, optax.OptState]) -> tuple[Network, optax.OptState]:
         params, state = carry
         updates, state = optimizer.update(grad(params, data.X, data.y), state, params)
         return optax.apply_updates(params, updates), state

@@ -349,7 +349,7 @@ def precgd_rate(eta: Scalar) -> Float[Array, ...]:
     return (1.0 - jnp.asarray(eta)) ** 2
 
 
-def _precgd_linearisation(sigma_hat, U):
+def _precgd_linearisation(sigma_hat: ArrayLike, U: ArrayLike) -> tuple[Array, Array, Array, Array, Array]:
     """The two blocks of precgd's linearisation at the optimum (see :func:`precgd_rate_linearised`).
 
     Returns (lift, mu, W, nu, Q): lift = I + c P_U (c = sqrt(2) - 1, so lift^2 = I + P_U); mu, W
@@ -446,7 +446,7 @@ def precgd_linearised_risk(
     c = jnp.sqrt(2.0) - 1.0
     lift_inv = jnp.eye(U.shape[0], dtype=dtype) - (c / (1.0 + c)) * (U @ U.T)
 
-    def powers(base):  # base^t for t = 0 .. steps, shape (steps + 1, n); negative bases too
+    def powers(base: Array) -> Array:  # base^t for t = 0 .. steps, shape (steps + 1, n); negative bases too
         repeated = jnp.broadcast_to(base, (steps,) + base.shape)
         return jnp.concatenate([jnp.ones((1,) + base.shape, dtype), jnp.cumprod(repeated, axis=0)])
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "THM42_RHO",
@@ -56,7 +57,9 @@ def relu_precgd_rate_bound(eta: float) -> float:
     return 1.0 - eta / 4.0
 
 
-def relu_precgd_error_bound(steps, rate, rho, lambda_rstar):
+def relu_precgd_error_bound(
+    steps: ArrayLike, rate: ArrayLike, rho: ArrayLike, lambda_rstar: ArrayLike
+) -> np.ndarray | float:
     """Thm 4.2's bound on the error at step t: ||A_t B_t - dW||_F <= rate^t rho lambda*_{r*}.
 
     LoRA-One Thm 4.2 with rate = 1 - eta/4 (:func:`relu_precgd_rate_bound`) and rho <= 1/20
@@ -105,7 +108,7 @@ def relu_precgd_population_rate(eta: float) -> float:
     return 1.0 - eta / 2.0
 
 
-def assumption41_shift_bound(kappa, r_star):
+def assumption41_shift_bound(kappa: ArrayLike, r_star: int) -> np.ndarray | float:
     """Assumption 4.1 (ii), the suite's reading: max{lambda*_{r*}, ||dW_m||} / ||w_m||_2 <= 1 / (kappa r*).
 
     LoRA-One Assumption 4.1 (ii) asks the ratio to be O(1 / (kappa r*)) for every column m of W0
@@ -122,7 +125,7 @@ def assumption41_shift_bound(kappa, r_star):
     return 1.0 / (np.asarray(kappa, np.float64) * r_star)
 
 
-def thm42_sample_eps(kappa, r_star, d):
+def thm42_sample_eps(kappa: ArrayLike, r_star: int, d: int) -> np.ndarray | float:
     """Thm 4.2's sample-size condition, the suite's reading: eps = 1 / (r* kappa sqrt(d)).
 
     LoRA-One Thm 4.2 asks eps = O(1 / (r* kappa sqrt(d))) and holds with probability
@@ -141,7 +144,7 @@ def thm42_sample_eps(kappa, r_star, d):
     return 1.0 / (r_star * np.asarray(kappa, np.float64) * math.sqrt(d))
 
 
-def relu_test_loss_bound(risk: float, noise: float = 0.0, k: int = 1):
+def relu_test_loss_bound(risk: float, noise: float = 0.0, k: int = 1) -> float:
     """The bound on the expected test loss of W0 + D in the ReLU model: risk + noise^2 k / 2 (claim 8).
 
     LoRA-One Sec. 2 ("Optimization and Generalization"): for a fresh (x, y) with x ~ N(0, I_d)
