@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install figures figures-quick test test-all notebooks bench clean
+.PHONY: install figures figures-quick test test-all check notebooks bench clean
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
@@ -30,6 +30,13 @@ figures-quick: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15
 
+## Lint, format and type checks (the same as the pre-commit hooks): ruff check, ruff format --check, mypy.
+LINTED := lora_theory tests experiments benchmarks
+check: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy
+
 ## Everything, the slow full-size checks included.
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 -m "slow or not slow" --timeout=3600
@@ -43,4 +50,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis
+	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache
