@@ -198,6 +198,16 @@ class RunConfig:
     ``optax.adam(1e-2)`` has its learning rate baked in).  To run a component object without a
     name, use :func:`lora_theory.engine.train` (problem, :class:`~lora_theory.inits.LoRAInit`, any
     optax transformation).
+
+    Examples:
+        >>> import lora_theory as lt
+        >>> config = lt.RunConfig(d=6, k=5, r_star=2, rank=2, init="spectral", optimizer="precgd", lr=0.5)
+        >>> config.replace(lr=0.25).lr, config.lr  # frozen: replace returns a new config
+        (0.25, 0.5)
+        >>> lt.validate(config.replace(rank=0))
+        Traceback (most recent call last):
+        ...
+        lora_theory.config.ConfigError: rank=0 is invalid: must be an integer in [1, 5] (min(d, k))
     """
 
     model: str = _field("linear", "problem model", _P, problem=True, choices=_MODELS, column=True)

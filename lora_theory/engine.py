@@ -141,6 +141,16 @@ def train(
     Returns:
         A :class:`Trajectory`; ``metrics`` is ``observe``'s pytree with a leading axis of logged
         steps.
+
+    Examples:
+        >>> problem = lt.make_problem(lt.RunConfig(d=6, k=5, r_star=2, n_samples=40), key=jax.random.key(0))
+        >>> init = lt.initialise(problem, "spectral", rank=2, key=jax.random.key(1))
+        >>> from lora_theory.metrics import risk  # log the risk alone (default: lora_metrics' dict)
+        >>> trajectory = lt.train(problem, init, lt.precgd(0.5), steps=20, log_every=5, observe=risk)
+        >>> trajectory.steps.tolist()
+        [0, 5, 10, 15, 20]
+        >>> bool(trajectory.metrics[-1] < 1e-3 * trajectory.metrics[0]), int(trajectory.diverged_step)
+        (True, -1)
     """
     init = init.with_offset()
     assert init.offset is not None  # with_offset() fills it
@@ -561,6 +571,17 @@ def simulate(
 
     Returns:
         A :class:`Batch` with arrays of shape (n_seeds, n_grid, ...).
+
+    Examples:
+        >>> config = lt.RunConfig(d=6, k=5, r_star=2, rank=2, n_samples=40, init="spectral",
+        ...                       optimizer="precgd", steps=20, log_every=5)
+        >>> batch = lt.simulate(config, seeds=2, sweep={"lr": [0.25, 0.5]})
+        >>> batch.seeds.tolist(), batch.grid["lr"].tolist()
+        ([0, 1], [0.25, 0.5])
+        >>> batch.trajectory.metrics["risk"].shape  # (seeds, grid points, logged steps)
+        (2, 2, 5)
+        >>> len(batch.to_dataframe())  # one row per run and logged step
+        20
     """
     sweep = dict(sweep or {})
     for name in sweep:

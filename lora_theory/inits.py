@@ -150,6 +150,14 @@ def spectral_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0
     A_0 B_0 = gamma U_r S_r V_r^T is gamma times the best rank-r approximation of G (LoRA-One
     eq. (7)); with r >= r_star and gamma = 1 it is G itself in the noiseless linear model.
     Thm 4.2 (ReLU) uses gamma = 2, since there G is about dW / 2.
+
+    Examples:
+        >>> from lora_theory.inits import spectral_init
+        >>> problem = lt.make_problem(lt.RunConfig(d=6, k=5, r_star=2, n_samples=40), key=jax.random.key(0))
+        >>> init = spectral_init(problem, 2)
+        >>> U, s, Vt = jnp.linalg.svd(problem.G)
+        >>> bool(jnp.allclose(init.A @ init.B, (U[:, :2] * s[:2]) @ Vt[:2]))  # best rank-2 of G
+        True
     """
     A, B = _spectral_factors(problem.G, rank, gamma)
     return LoRAInit(A, B, _no_offset(A, B))
@@ -664,6 +672,14 @@ def initialise(problem, init: str | InitSpec, *, rank: int, key: jax.Array, **pa
 
     Returns:
         A :class:`LoRAInit`.
+
+    Examples:
+        >>> problem = lt.make_problem(lt.RunConfig(d=6, k=5, r_star=2, n_samples=40), key=jax.random.key(0))
+        >>> init = lt.initialise(problem, "random", rank=2, key=jax.random.key(1), alpha=0.1)
+        >>> init.A.shape, init.B.shape, bool((init.B == 0).all())  # B_0 = 0: the model starts at W0
+        ((6, 2), (2, 5), True)
+        >>> lt.initialise(problem, "lora_one", rank=2, key=jax.random.key(1), variant="normalized").A.shape
+        (6, 2)
     """
     spec = get_init(init)
     unknown = sorted(set(params) - set(FIELD_SPECS) | set(params) & {"init", "rank"})

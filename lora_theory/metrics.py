@@ -68,6 +68,14 @@ def sin_largest_angle(U: Float[Array, "n p"], V: Float[Array, "n q"]) -> Float[A
     Both arguments must have orthonormal columns.  This is ||U_perp^T V||_2, the quantity of
     LoRA-One Thm 3.2.  It is computed from the residual directly (not as sqrt(1 - cos^2)), so it
     is accurate down to rounding, e.g. ~1e-16 in float64 for identical subspaces.
+
+    Examples:
+        >>> U = jnp.eye(4)[:, :2]  # span(e1, e2)
+        >>> V = jnp.array([[1.0, 0.0], [0.0, np.cos(0.3)], [0.0, np.sin(0.3)], [0.0, 0.0]])  # e2 tilted by 0.3 rad
+        >>> round(float(lt.sin_largest_angle(U, V)), 6), round(float(np.sin(0.3)), 6)
+        (0.29552, 0.29552)
+        >>> float(lt.sin_largest_angle(U, jnp.eye(4)[:, 2:]))  # orthogonal subspaces
+        1.0
     """
     residual = V - U @ (U.T @ V)
     return jnp.sqrt(jnp.maximum(_largest_eigenvalue(residual.T @ residual), 0.0))
@@ -309,6 +317,13 @@ def fit_linear_rate(
 
     Returns:
         rho, with risk_t ~ rho^t in the linear phase.
+
+    Examples:
+        >>> steps = jnp.arange(0.0, 201.0, 10.0)
+        >>> round(float(lt.fit_linear_rate(steps, 0.9**steps)), 6)  # risk_t = 0.9^t
+        0.9
+        >>> float(lt.fit_linear_rate(steps[:3], 0.9 ** steps[:3]))  # too few points in the linear phase
+        nan
     """
     dtype = risk.dtype
     finite = jnp.isfinite(risk) & (risk > 0)

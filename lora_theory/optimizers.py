@@ -185,7 +185,16 @@ def scale_factors(step_A, step_B) -> optax.GradientTransformation:
 
 
 def gd(lr: float, lr_ratio: float = 1.0) -> optax.GradientTransformation:
-    """Plain gradient descent on the factors as an optax transformation (B's lr: lr_ratio x lr)."""
+    """Plain gradient descent on the factors as an optax transformation (B's lr: lr_ratio x lr).
+
+    Examples:
+        >>> factors = lt.LoRAFactors(A=jnp.ones((3, 1)), B=jnp.ones((1, 2)))
+        >>> grads = lt.LoRAFactors(A=jnp.ones((3, 1)), B=2.0 * jnp.ones((1, 2)))
+        >>> optimizer = lt.gd(0.1, lr_ratio=4.0)  # LoRA+: B steps 4 times further
+        >>> updates, state = optimizer.update(grads, optimizer.init(factors), factors)
+        >>> updates.A.ravel().tolist(), updates.B.ravel().tolist()  # -lr grad_A, -lr_ratio lr grad_B
+        ([-0.1, -0.1, -0.1], [-0.8, -0.8])
+    """
     return scale_factors(-lr, -lr * lr_ratio)
 
 

@@ -174,7 +174,19 @@ register_model(
 
 
 def make_problem(config: RunConfig, dynamic: Mapping[str, Any] | None = None, *, key: jax.Array) -> Any:
-    """Build the problem of ``config`` (dynamic values, possibly traced, override the config's)."""
+    """Build the problem of ``config`` (dynamic values, possibly traced, override the config's).
+
+    Examples:
+        >>> import jax
+        >>> import lora_theory as lt
+        >>> jax.config.update("jax_enable_x64", True)  # the default dtype is float64
+        >>> config = lt.RunConfig(d=6, k=5, r_star=2, n_samples=40)
+        >>> problem = lt.make_problem(config, key=jax.random.key(0))
+        >>> type(problem).__name__, problem.W0.shape, problem.dW.shape
+        ('LinearProblem', (6, 5), (6, 5))
+        >>> int(jax.numpy.linalg.matrix_rank(problem.dW))
+        2
+    """
     values = config.dynamic_values()
     if dynamic:
         values.update(dynamic)
