@@ -17,10 +17,13 @@ they are silent with ``--quiet`` or when stderr is not a terminal.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..cache import enable_compilation_cache
 
@@ -30,7 +33,7 @@ DEFAULT_OUT = "results"
 DEFAULT_FIGURES = "figures"
 
 
-def _experiment(name: str):
+def _experiment(name: str) -> Any:
     from experiments import MODULES, REGISTRY
 
     if name not in MODULES:
@@ -38,7 +41,7 @@ def _experiment(name: str):
     return REGISTRY[name]
 
 
-def make_config(name: str, *, quick: bool = False, seeds: int | None = None, overrides=()):
+def make_config(name: str, *, quick: bool = False, seeds: int | None = None, overrides: Sequence[str] = ()) -> Any:
     """The config of experiment ``name``: its preset, ``seeds`` and ``--set`` overrides applied."""
     from experiments.common import apply_overrides
 
@@ -53,12 +56,12 @@ def make_config(name: str, *, quick: bool = False, seeds: int | None = None, ove
     return apply_overrides(config, overrides)
 
 
-def run_experiment(name: str, config, out_dir, *, progress: bool = True):
+def run_experiment(name: str, config: Any, out_dir: str | Path, *, progress: bool = True) -> Any:
     """Run experiment ``name`` with ``config``; results go to ``out_dir``. Returns the DataFrame."""
     return _experiment(name).run(config, out_dir, progress=progress)
 
 
-def plot_experiment(name: str, out_dir, figures_dir) -> list[Path]:
+def plot_experiment(name: str, out_dir: str | Path, figures_dir: str | Path) -> list[Path]:
     """Draw experiment ``name``'s figure from ``out_dir``'s saved results only."""
     from ..results import read_results
 
@@ -75,11 +78,11 @@ def plot_experiment(name: str, out_dir, figures_dir) -> list[Path]:
 def reproduce(
     *,
     quick: bool = False,
-    out_dir=DEFAULT_OUT,
-    figures_dir=DEFAULT_FIGURES,
+    out_dir: str | Path = DEFAULT_OUT,
+    figures_dir: str | Path = DEFAULT_FIGURES,
     progress: bool = True,
-    names=None,
-    log=print,
+    names: Sequence[str] | None = None,
+    log: Callable[[str], object] = print,
 ) -> dict[str, float]:
     """Run and plot every experiment (or ``names``); returns name -> wall seconds (run + plot)."""
     from experiments import MODULES
@@ -97,11 +100,11 @@ def reproduce(
     return times
 
 
-def _progress(args) -> bool:
+def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
 
-def _run_command(args) -> int:
+def _run_command(args: argparse.Namespace) -> int:
     if args.quick:
         from ..cache import quick_compile_flags
 
@@ -117,14 +120,14 @@ def _run_command(args) -> int:
     return 0
 
 
-def _plot_command(args) -> int:
+def _plot_command(args: argparse.Namespace) -> int:
     enable_compilation_cache()  # a figure's plot may evaluate the theory's jnp formulas
     paths = plot_experiment(args.name, args.out, args.figures_dir)
     print("\n".join(str(p) for p in paths))
     return 0
 
 
-def _reproduce_command(args) -> int:
+def _reproduce_command(args: argparse.Namespace) -> int:
     if args.quick:
         from ..cache import quick_compile_flags
 
@@ -135,10 +138,10 @@ def _reproduce_command(args) -> int:
     return 0
 
 
-def _guard(command):
+def _guard(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Turn bad names, overrides and untrustworthy results files into the CLI's clear error (exit 2)."""
 
-    def wrapped(args) -> int:
+    def wrapped(args: argparse.Namespace) -> int:
         from experiments.common import OverrideError
 
         from ..results import ResultsError
@@ -153,7 +156,7 @@ def _guard(command):
     return wrapped
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run``, ``plot`` and ``reproduce`` to the ``lora-theory`` parser."""
     p = subparsers.add_parser(
         "run",

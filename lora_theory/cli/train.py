@@ -13,8 +13,13 @@ import contextlib
 import itertools
 import os
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..config import FieldSpec, RunConfig
+    from ..sweep import SweepJob
 
 __all__ = ["add_commands", "add_config_flags", "list_entries", "train_command", "list_command"]
 
@@ -36,7 +41,7 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def _flag_help(name: str, spec) -> str:
+def _flag_help(name: str, spec: FieldSpec) -> str:
     """The field's help, with its valid names (read now: registered inits and optimizers show)."""
     choices = spec.valid_choices()
     text = spec.help
@@ -49,7 +54,7 @@ def _flag_help(name: str, spec) -> str:
     return text
 
 
-def add_config_flags(parser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per :class:`~lora_theory.config.RunConfig` field, generated from its metadata.
 
     In groups (``FieldSpec.group``), named ``FieldSpec.cli_flag`` (``--r-star`` for ``r_star``),
@@ -80,14 +85,20 @@ class _Given(argparse.Action):
     """Store the value and record that the flag was given (``namespace.given``): a flag given for
     a field the chosen model does not read is an error, not silently ignored."""
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         setattr(namespace, self.dest, values)
         given = getattr(namespace, "given", None) or set()
         given.add(self.dest)
         namespace.given = given
 
 
-def preflight(args) -> None:
+def preflight(args: argparse.Namespace) -> None:
     """The checks of ``train``'s arguments that only the command line can make, before anything
     compiles: no flag for a problem field the model does not read (``--activation`` with
     ``--model population``), a file name for ``--name``, executor flags that fit ``--executor``,
@@ -105,7 +116,7 @@ def preflight(args) -> None:
 
     given = sorted(getattr(args, "given", set()))
 
-    def shown(name):
+    def shown(name: str) -> Any:
         value = getattr(args, name)
         return value[0] if isinstance(value, list) and len(value) == 1 else value
 
@@ -134,7 +145,7 @@ def preflight(args) -> None:
             ) from error
 
 
-def _check_executor_flags(args) -> None:
+def _check_executor_flags(args: argparse.Namespace) -> None:
     """``--workers`` >= 1 and only with an executor it sizes; submitit's flags only with submitit."""
     from ..config import invalid
 
@@ -155,7 +166,7 @@ def _check_executor_flags(args) -> None:
         submitit_parameters(args)  # malformed options fail here, before anything runs
 
 
-def _add_train(sub) -> None:
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
         help="train one configuration over seeds (comma lists sweep: --init a,b --alpha 1,0.01)",
@@ -191,7 +202,7 @@ SUBMITIT_FLAGS = {
 }
 
 
-def _add_executor_flags(parser) -> None:
+def _add_executor_flags(parser: argparse.ArgumentParser) -> None:
     """``--executor``, ``--workers`` and the submitit options (see lora_theory.executors)."""
     from ..executors import EXECUTORS
 
@@ -237,7 +248,7 @@ def _add_executor_flags(parser) -> None:
     )
 
 
-def _option_value(text: str):
+def _option_value(text: str) -> int | float | bool | str:
     for kind in (int, float):
         try:
             return kind(text)
@@ -246,7 +257,7 @@ def _option_value(text: str):
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def submitit_parameters(args) -> dict:
+def submitit_parameters(args: argparse.Namespace) -> dict[str, Any]:
     """The submitit parameters the flags give (``--slurm-*``, ``--workers``, ``--submitit-option``).
 
     Raises:
@@ -254,7 +265,7 @@ def submitit_parameters(args) -> dict:
     """
     from ..config import invalid
 
-    parameters = {"name": f"lora-theory-{args.name}"}
+    parameters: dict[str, Any] = {"name": f"lora-theory-{args.name}"}
     for dest, (key, kind, _) in SUBMITIT_FLAGS.items():
         value = getattr(args, dest)
         if value is not None:
@@ -271,7 +282,7 @@ def submitit_parameters(args) -> dict:
     return parameters
 
 
-def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
+def _configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], dict[str, list[float]]]:
     """(one RunConfig per combination of the list flags, sweep of the float flags given several values)."""
     from ..config import FIELD_SPECS, RunConfig, field_type
 
@@ -299,14 +310,14 @@ def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
     return configs, sweep
 
 
-def train_command(args) -> int:
+def train_command(args: argparse.Namespace) -> int:
     import jax
     import pandas as pd
 
     from ..cache import enable_compilation_cache
     from ..config import FIELD_SPECS
     from ..results import run_summary
-    from ..sweep import SweepJob, grid_size, run_sweep
+    from ..sweep import grid_size, run_sweep
 
     preflight(args)
     enable_compilation_cache()
@@ -343,7 +354,9 @@ def train_command(args) -> int:
 
 
 @contextlib.contextmanager
-def _executor(args, jobs, sweep):
+def _executor(
+    args: argparse.Namespace, jobs: Sequence[SweepJob], sweep: Mapping[str, Sequence[float]]
+) -> Iterator[Any]:
     """The executor ``--executor`` names (None for inline), shut down afterwards.
 
     For a process pool the memory check counts every worker's chunk at once (they share this
@@ -382,12 +395,12 @@ def _executor(args, jobs, sweep):
         pool.shutdown(cancel_futures=True)
 
 
-def _add_list(sub) -> None:
+def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("list", help="list models, inits, optimizers, experiments and claims")
     p.set_defaults(func=list_command)
 
 
-def list_command(args) -> int:
+def list_command(args: argparse.Namespace) -> int:
     from . import COMMAND_MODULES
 
     for module in COMMAND_MODULES:
@@ -401,7 +414,7 @@ def list_entries() -> None:
     from ..models import MODELS
     from ..optimizers import OPTIMIZERS
 
-    def described(registry):
+    def described(registry: Mapping[str, Any]) -> str:
         return ", ".join(f"{name}({', '.join(spec.params)})" for name, spec in registry.items())
 
     print("models:     " + ", ".join(MODELS))
@@ -410,7 +423,7 @@ def list_entries() -> None:
     print("optimizers: " + described(OPTIMIZERS))
 
 
-def add_commands(subparsers) -> None:
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``list`` and ``train`` to the ``lora-theory`` parser."""
     _add_list(subparsers)
     _add_train(subparsers)
