@@ -35,15 +35,18 @@ import inspect
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float
+from jaxtyping import Array, Bool, Float
 
 from ._linalg import spd_solve
 from .config import invalid
+
+#: a hyper-parameter: a Python number or a scalar array (may be traced: a swept learning rate)
+Scalar = Float[Array, ""] | float
 
 __all__ = [
     "LoRAFactors",
@@ -85,7 +88,7 @@ def precondition(
     grad_B: Float[Array, "r k"],
     damping: Float[Array, ""] | float,
     *,
-    solve=spd_solve,
+    solve: Callable[[Array, Array], Array] = spd_solve,
 ) -> tuple[Float[Array, "d r"], Float[Array, "r k"]]:
     """Riemannian / ScaledGD preconditioning of the factor gradients.
 
@@ -106,13 +109,19 @@ def precondition(
     return pre_A, pre_B
 
 
-def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr, lr_ratio=1.0) -> LoRAFactors:
+def gd_update(factors: LoRAFactors, grads: LoRAFactors, lr: Scalar, lr_ratio: Scalar = 1.0) -> LoRAFactors:
     """A <- A - eta grad_A L,  B <- B - lr_ratio eta grad_B L (LoRA+ when lr_ratio != 1)."""
     return LoRAFactors(factors.A - lr * grads.A, factors.B - (lr * lr_ratio) * grads.B)
 
 
 def precgd_update(
-    factors: LoRAFactors, grads: LoRAFactors, lr, damping, lr_ratio=1.0, *, solve=spd_solve
+    factors: LoRAFactors,
+    grads: LoRAFactors,
+    lr: Scalar,
+    damping: Scalar,
+    lr_ratio: Scalar = 1.0,
+    *,
+    solve: Callable[[Array, Array], Array] = spd_solve,
 ) -> LoRAFactors:
     """A <- A - eta grad_A L (B B^T + lam I)^{-1},  B <- B - lr_ratio eta (A^T A + lam I)^{-1} grad_B L.
 
@@ -134,11 +143,13 @@ def scale_by_lora_preconditioner(damping: float = 0.0) -> optax.GradientTransfor
     Needs ``params`` (a :class:`LoRAFactors`) in ``update``.  Chain it before any optax optimizer.
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         del params
         return optax.EmptyState()
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         if params is None:
             raise ValueError("scale_by_lora_preconditioner needs params=LoRAFactors(A, B) in update()")
         pre_A, pre_B = precondition(params.A, params.B, updates.A, updates.B, damping)
@@ -156,11 +167,13 @@ def freeze_factors(train_factors: str) -> optax.GradientTransformation:
     if train_factors not in (*TRAIN_FACTORS, "none"):
         raise ValueError(f"train_factors must be one of {TRAIN_FACTORS}, got {train_factors!r}")
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         del params
         return optax.EmptyState()
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         A = updates.A if train_factors in ("both", "A") else jnp.zeros_like(updates.A)
         B = updates.B if train_factors in ("both", "B") else jnp.zeros_like(updates.B)
@@ -169,7 +182,7 @@ def freeze_factors(train_factors: str) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def scale_factors(step_A, step_B) -> optax.GradientTransformation:
+def scale_factors(step_A: Scalar, step_B: Scalar) -> optax.GradientTransformation:
     """optax transformation: updates (u_A, u_B) -> (step_A u_A, step_B u_B), a step size per factor.
 
     ``optax.scale(step)`` is ``scale_factors(step, step)``; LoRA+ is ``step_B = lr_ratio step_A``.
@@ -177,7 +190,9 @@ def scale_factors(step_A, step_B) -> optax.GradientTransformation:
     optimizer: ``optax.chain(optax.adam(lr), scale_factors(1.0, lr_ratio))``.
     """
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         return LoRAFactors(step_A * updates.A, step_B * updates.B), state
 
@@ -213,11 +228,13 @@ def project_A(basis: Float[Array, "d r"]) -> optax.GradientTransformation:
     (the projection acts on the left, the preconditioner on the right).
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         del params
         return optax.EmptyState()
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         del params
         return LoRAFactors(basis @ (basis.T @ updates.A), updates.B), state
 
@@ -238,10 +255,12 @@ def layerwise(transformation: optax.GradientTransformation) -> optax.GradientTra
         A transformation over a tuple of ``LoRAFactors`` (one per layer).
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         return tuple(transformation.init(layer) for layer in params)
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         layers = params if params is not None else (None,) * len(updates)
         out = [transformation.update(u, s, p) for u, s, p in zip(updates, state, layers, strict=True)]
         return tuple(u for u, _ in out), tuple(s for _, s in out)
@@ -249,7 +268,7 @@ def layerwise(transformation: optax.GradientTransformation) -> optax.GradientTra
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def maybe(transformation: optax.GradientTransformation, on) -> optax.GradientTransformation:
+def maybe(transformation: optax.GradientTransformation, on: bool | Bool[Array, ""]) -> optax.GradientTransformation:
     """optax transformation: ``transformation`` where ``on`` is true, the identity elsewhere.
 
     ``on`` may be a traced boolean, so methods that differ only in which parts of a chain they use
@@ -262,10 +281,12 @@ def maybe(transformation: optax.GradientTransformation, on) -> optax.GradientTra
         on: bool or boolean scalar array.
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         return transformation.init(params)
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         new_updates, new_state = transformation.update(updates, state, params)
         pick = functools.partial(jnp.where, jnp.asarray(on))
         return jax.tree.map(pick, new_updates, updates), jax.tree.map(pick, new_state, state)
@@ -281,11 +302,13 @@ def standard_promotion(transformation: optax.GradientTransformation) -> optax.Gr
     standard rule to that transformation only, so the code around it stays strict.
     """
 
-    def init_fn(params):
+    def init_fn(params: optax.Params) -> optax.OptState:
         with jax.numpy_dtype_promotion("standard"):
             return transformation.init(params)
 
-    def update_fn(updates, state, params=None):
+    def update_fn(
+        updates: optax.Updates, state: optax.OptState, params: optax.Params | None = None
+    ) -> tuple[optax.Updates, optax.OptState]:
         with jax.numpy_dtype_promotion("standard"):
             return transformation.update(updates, state, params)
 
@@ -322,7 +345,7 @@ class OptimizerSpec:
     def doc(self) -> str:
         return inspect.getdoc(self.builder) or ""
 
-    def __call__(self, **values) -> optax.GradientTransformation:
+    def __call__(self, **values: Any) -> optax.GradientTransformation:
         """The transformation for these hyper-parameter values (the undeclared ones are ignored)."""
         return self.builder(**{name: values[name] for name in self.params})
 
@@ -335,8 +358,8 @@ _BUILTIN: set[str] = set()
 OPTIMIZERS: Mapping[str, OptimizerSpec] = types.MappingProxyType(_OPTIMIZERS)
 
 
-def _constant(transformation: optax.GradientTransformation):
-    def builder():
+def _constant(transformation: optax.GradientTransformation) -> Callable[[], optax.GradientTransformation]:
+    def builder() -> optax.GradientTransformation:
         return transformation
 
     builder.__doc__ = f"the fixed transformation {transformation!r}"
@@ -406,7 +429,13 @@ _BUILTIN.update(_OPTIMIZERS)
 
 
 def optimizer_from_config(
-    name: str | OptimizerSpec, *, lr, damping=0.0, lr_ratio=1.0, train_factors: str = "both", A_basis=None
+    name: str | OptimizerSpec,
+    *,
+    lr: Scalar,
+    damping: Scalar = 0.0,
+    lr_ratio: Scalar = 1.0,
+    train_factors: str = "both",
+    A_basis: Float[Array, "d r"] | None = None,
 ) -> optax.GradientTransformation:
     """The optimizer a :class:`~lora_theory.config.RunConfig` names, with its constraints.
 
