@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import inspect
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -38,7 +38,7 @@ from jaxtyping import Array, Float
 
 from .config import DYNAMIC_FIELDS, FIELD_SPECS, RunConfig, invalid
 from .models.linear import LowRank
-from .optimizers import LoRAFactors, optimizer_from_config
+from .optimizers import LoRAFactors, Scalar, optimizer_from_config
 from .scaling import lora_scale
 
 __all__ = [
@@ -100,20 +100,20 @@ class LoRAInit(NamedTuple):
         return self if self.offset is not None else self._replace(offset=_no_offset(self.A, self.B))
 
 
-def _no_offset(A, B) -> LowRank:
+def _no_offset(A: Float[Array, "d r"], B: Float[Array, "r k"]) -> LowRank:
     """A rank-0 offset: shapes (d, 0) and (0, k), so every product with it costs nothing."""
     return LowRank(jnp.zeros((A.shape[0], 0), A.dtype), jnp.zeros((0, B.shape[1]), B.dtype))
 
 
-def _keep_model_unchanged(A, B) -> LowRank:
+def _keep_model_unchanged(A: Float[Array, "d r"], B: Float[Array, "r k"]) -> LowRank:
     return LowRank(-A, B)
 
 
-def _svd(M):
-    return jnp.linalg.svd(M, full_matrices=False)
+def _svd(M: Float[Array, "d k"]) -> tuple[Array, Array, Array]:
+    return jnp.linalg.svd(M, full_matrices=False, compute_uv=True)
 
 
-def random_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
+def random_init(problem: Any, rank: int, *, key: jax.Array, alpha: Scalar) -> LoRAInit:
     """Vanilla LoRA: A_0 with N(0, alpha^2) entries, B_0 = 0 (alpha is a standard deviation)."""
     d, k = problem.W0.shape
     dtype = problem.W0.dtype
@@ -122,7 +122,7 @@ def random_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def random_b_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
+def random_b_init(problem: Any, rank: int, *, key: jax.Array, alpha: Scalar) -> LoRAInit:
     """The mirrored vanilla init: A_0 = 0, B_0 with N(0, alpha^2) entries ("which factor to zero").
 
     Thm 3.1's invariance does not simply mirror.  Under GD, A_1 = eta G B_0^T lies in G's column
@@ -138,13 +138,13 @@ def random_b_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def _spectral_factors(M, rank: int, gamma):
+def _spectral_factors(M: Float[Array, "d k"], rank: int, gamma: Scalar) -> tuple[Array, Array]:
     U, s, Vt = _svd(M)
     root = jnp.sqrt(jnp.asarray(gamma, M.dtype) * s[:rank])
     return U[:, :rank] * root, root[:, None] * Vt[:rank]
 
 
-def spectral_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0) -> LoRAInit:
+def spectral_init(problem: Any, rank: int, *, key: jax.Array | None = None, gamma: Scalar = 1.0) -> LoRAInit:
     """LoRA-One's spectral init: A_0 = sqrt(gamma) U_r S_r^{1/2}, B_0 = sqrt(gamma) S_r^{1/2} V_r^T.
 
     A_0 B_0 = gamma U_r S_r V_r^T is gamma times the best rank-r approximation of G (LoRA-One
@@ -163,7 +163,9 @@ def spectral_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def lora_one_init(problem, rank: int, *, key: jax.Array | None = None, variant: str = "normalized", s=4.0) -> LoRAInit:
+def lora_one_init(
+    problem: Any, rank: int, *, key: jax.Array | None = None, variant: str = "normalized", s: Scalar = 4.0
+) -> LoRAInit:
     """The two scalings of LoRA-One's own code.
 
     * ``normalized`` (the paper's Algorithm 1 and its LLM code): S <- S / s_1, gamma = 1 / s,
@@ -185,7 +187,7 @@ def lora_one_init(problem, rank: int, *, key: jax.Array | None = None, variant: 
     raise ValueError(f"lora_one variant must be one of {_LORA_ONE_VARIANTS}, got {variant!r}")
 
 
-def lora_ga_init(problem, rank: int, *, key: jax.Array | None = None, s=4.0) -> LoRAInit:
+def lora_ga_init(problem: Any, rank: int, *, key: jax.Array | None = None, s: Scalar = 4.0) -> LoRAInit:
     """LoRA-GA ("ArB2r"): A_0 = c U_{:, 1..r}, B_0 = c V_{:, r+1..2r}^T, W0 offset by -A_0 B_0.
 
     c = d^{1/4} / sqrt(s) (the same stable scale as lora_one 'orthonormal').  Needs 2r <= min(d, k).
@@ -197,7 +199,7 @@ def lora_ga_init(problem, rank: int, *, key: jax.Array | None = None, s=4.0) -> 
     return LoRAInit(A, B, _keep_model_unchanged(A, B))
 
 
-def lora_sb_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0) -> LoRAInit:
+def lora_sb_init(problem: Any, rank: int, *, key: jax.Array | None = None, gamma: Scalar = 1.0) -> LoRAInit:
     """LoRA-SB: W = W0 + U_r R V_r^T with U_r, V_r fixed and R_0 = gamma U_r^T G V_r.
 
     Represented as A = U_r R (A_basis = U_r) and B = V_r^T (frozen), so only the r x r core R
@@ -211,7 +213,13 @@ def lora_sb_init(problem, rank: int, *, key: jax.Array | None = None, gamma=1.0)
 
 
 def oracle_init(
-    problem, rank: int, *, key: jax.Array | None = None, variant: str = "spectral", gamma=1.0, alpha=1e-2
+    problem: Any,
+    rank: int,
+    *,
+    key: jax.Array | None = None,
+    variant: str = "spectral",
+    gamma: Scalar = 1.0,
+    alpha: Scalar = 1e-2,
 ) -> LoRAInit:
     """The "wise" upper reference, from dW itself instead of G.
 
@@ -228,7 +236,7 @@ def oracle_init(
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def _w0_components(W0, components: slice, scale):
+def _w0_components(W0: Float[Array, "d k"], components: slice, scale: Scalar | None) -> LoRAInit:
     """A = U S^{1/2}, B = S^{1/2} V^T from the chosen singular components of W0, S divided by s."""
     U, s, Vt = _svd(W0)
     s_sel = s[components] if scale is None else s[components] / scale
@@ -237,7 +245,9 @@ def _w0_components(W0, components: slice, scale):
     return LoRAInit(A, B, _keep_model_unchanged(A, B))
 
 
-def pissa_init(problem, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha=8.0) -> LoRAInit:
+def pissa_init(
+    problem: Any, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha: Scalar = 8.0
+) -> LoRAInit:
     """PiSSA: A_0 = U_r S_r^{1/2}, B_0 = S_r^{1/2} V_r^T from W0's top-r SVD, W0 offset by -A_0 B_0.
 
     Meng, Wang, Zhang, "PiSSA: Principal Singular Values and Singular Vectors Adaptation of Large
@@ -255,7 +265,9 @@ def pissa_init(problem, rank: int, *, key: jax.Array | None = None, scaling: str
     return _w0_components(problem.W0, slice(0, rank), lora_scale(scaling, lora_alpha, rank))
 
 
-def milora_init(problem, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha=8.0) -> LoRAInit:
+def milora_init(
+    problem: Any, rank: int, *, key: jax.Array | None = None, scaling: str = "none", lora_alpha: Scalar = 8.0
+) -> LoRAInit:
     """MiLoRA: PiSSA's formula with W0's r smallest singular components (m = min(d, k) in all).
 
     Wang, Li, Wang, Chen, Chen, "MiLoRA: Harnessing Minor Singular Components for Parameter-
@@ -272,7 +284,7 @@ def milora_init(problem, rank: int, *, key: jax.Array | None = None, scaling: st
     return _w0_components(problem.W0, slice(m - rank, m), lora_scale(scaling, lora_alpha, rank))
 
 
-def olora_init(problem, rank: int, *, key: jax.Array | None = None, variant: str = "peft") -> LoRAInit:
+def olora_init(problem: Any, rank: int, *, key: jax.Array | None = None, variant: str = "peft") -> LoRAInit:
     """OLoRA: the LoRA factors from a QR decomposition of W0, W0 offset by -A_0 B_0.
 
     Büyükakyüz, "OLoRA: Orthonormal Low-Rank Adaptation of Large Language Models", arXiv
@@ -301,7 +313,7 @@ def olora_init(problem, rank: int, *, key: jax.Array | None = None, variant: str
     return LoRAInit(A, B, _keep_model_unchanged(A, B))
 
 
-def orthogonal_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
+def orthogonal_init(problem: Any, rank: int, *, key: jax.Array, alpha: Scalar) -> LoRAInit:
     """PEFT's orthogonal init: both factors non-zero, their product zero (to rounding) at step 0.
 
     PEFT (``init_lora_weights="orthogonal"``, ``LoraLayer.orthogonal_init``, after the blog post
@@ -327,20 +339,20 @@ def orthogonal_init(problem, rank: int, *, key: jax.Array, alpha) -> LoRAInit:
     return LoRAInit(A, B, _no_offset(A, B))
 
 
-def _directions(U_r, k: int, alpha):
+def _directions(U_r: Float[Array, "d r"], k: int, alpha: Scalar) -> tuple[Array, Array]:
     d, rank = U_r.shape
     scale = jnp.asarray(alpha, U_r.dtype) * jnp.sqrt(jnp.asarray(d, U_r.dtype))
     return scale * U_r, jnp.zeros((rank, k), U_r.dtype)
 
 
 def preheat(
-    problem,
+    problem: Any,
     factors: LoRAFactors,
     *,
     steps: int,
     optimizer: str,
-    lr,
-    damping=0.0,
+    lr: Scalar,
+    damping: Scalar = 0.0,
     train_factors: str = "both",
 ) -> LoRAFactors:
     """HRP's preheating phase: ``steps`` of ``optimizer`` on the LoRA factors, nothing logged.
@@ -357,16 +369,16 @@ def preheat(
 
 
 def hrp_init(
-    problem,
+    problem: Any,
     rank: int,
     *,
     key: jax.Array,
-    alpha,
+    alpha: Scalar,
     preheat_rank: int,
     preheat_steps: int,
-    preheat_lr,
+    preheat_lr: Scalar,
     preheat_optimizer: str = "gd",
-    preheat_damping=0.0,
+    preheat_damping: Scalar = 0.0,
     preheat_train_factors: str = "both",
     variant: str = "directions",
 ) -> LoRAInit:
@@ -399,7 +411,7 @@ def hrp_init(
     return _hrp_from_preheated(hot, rank, alpha, variant)
 
 
-def _hrp_from_preheated(hot: LoRAFactors, rank: int, alpha, variant: str) -> LoRAInit:
+def _hrp_from_preheated(hot: LoRAFactors, rank: int, alpha: Scalar, variant: str) -> LoRAInit:
     """HRP's rank-r init from the preheated factors: the SVD of A_p B_p from thin QRs of A_p, B_p^T."""
     Q_A, R_A = jnp.linalg.qr(hot.A)
     Q_B, R_B = jnp.linalg.qr(hot.B.T)
@@ -414,16 +426,16 @@ def _hrp_from_preheated(hot: LoRAFactors, rank: int, alpha, variant: str) -> LoR
 
 
 def hrp_init_over_ranks(
-    problem,
+    problem: Any,
     rank: int,
     *,
     key: jax.Array,
-    alpha,
+    alpha: Scalar,
     preheat_ranks: tuple[int, ...],
     preheat_steps: int,
-    preheat_lr,
+    preheat_lr: Scalar,
     preheat_optimizer: str = "gd",
-    preheat_damping=0.0,
+    preheat_damping: Scalar = 0.0,
     preheat_train_factors: str = "both",
     variant: str = "directions",
 ) -> LoRAInit:
@@ -447,7 +459,7 @@ def hrp_init_over_ranks(
     start = random_init(problem, max(ranks), key=key, alpha=alpha)
     masks = jnp.asarray([[float(j < p) for j in range(max(ranks))] for p in ranks], start.A.dtype)
 
-    def one(mask):
+    def one(mask: Float[Array, " p_max"]) -> LoRAInit:
         hot = preheat(
             problem,
             LoRAFactors(start.A * mask, start.B * mask[:, None]),
@@ -511,7 +523,7 @@ class InitSpec:
             out["variant"] = config.variant or self.default_variant
         return out
 
-    def __call__(self, problem, rank: int, *, key: jax.Array, **params) -> LoRAInit:
+    def __call__(self, problem: Any, rank: int, *, key: jax.Array, **params: Any) -> LoRAInit:
         return self.fn(problem, rank, key=key, **params)
 
 
@@ -530,7 +542,7 @@ class _Variants(Mapping):
             raise KeyError(name)
         return _INITS[name].variants
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return (name for name, entry in _INITS.items() if entry.variants)
 
     def __len__(self) -> int:
@@ -606,14 +618,14 @@ def get_init(init: str | InitSpec) -> InitSpec:
     return _INITS[init]
 
 
-def _lora_ga_check(c: RunConfig):
+def _lora_ga_check(c: RunConfig) -> tuple[str, str] | None:
     m = min(c.d, c.k)
     if 2 * c.rank > m:
         return "rank", f"lora_ga uses singular directions r+1..2r, so 2*rank must be <= min(d, k) = {m}"
     return None
 
 
-def _lora_sb_check(c: RunConfig):
+def _lora_sb_check(c: RunConfig) -> tuple[str, str] | None:
     if c.train_factors == "B":
         return "train_factors", "lora_sb trains only its r x r core (use 'both' or 'A')"
     return None
@@ -630,7 +642,7 @@ _HRP_PARAMS = (
 )
 
 
-def _orthogonal_check(c: RunConfig):
+def _orthogonal_check(c: RunConfig) -> tuple[str, str] | None:
     if c.rank % 2:
         return "rank", "orthogonal splits Q's rows into odd and even ones, so the rank must be even"
     return None
@@ -651,7 +663,7 @@ register_init("oracle", oracle_init, params=("gamma", "alpha"), variants=_ORACLE
 _BUILTIN.update(_INITS)
 
 
-def initialise(problem, init: str | InitSpec, *, rank: int, key: jax.Array, **params) -> LoRAInit:
+def initialise(problem: Any, init: str | InitSpec, *, rank: int, key: jax.Array, **params: Any) -> LoRAInit:
     """Initialise a rank-``rank`` LoRA on ``problem`` with the strategy ``init`` (see :data:`INITS`).
 
     Dispatches through the registry: ``get_init(init)(problem, rank, key=key, **arguments)``,
