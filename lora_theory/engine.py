@@ -20,14 +20,15 @@ import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax import lax
-from jaxtyping import Array, Float, Int
+from jax.typing import DTypeLike
+from jaxtyping import Array, Bool, Float, Int
 
 from .config import DYNAMIC_FIELDS, ConfigError, RunConfig, validate
 from .inits import LoRAInit, get_init
@@ -37,6 +38,9 @@ from .models import MODELS, make_problem
 from .models.linear import LowRank
 from .optimizers import LoRAFactors, get_optimizer, optimizer_from_config
 from .scaling import lora_scale, scaled_factor_grads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "Trajectory",
@@ -81,7 +85,7 @@ class Trajectory(NamedTuple):
     rate: Float[Array, ""]
 
     @property
-    def diverged(self):
+    def diverged(self) -> Bool[Array, "*batch"]:
         return self.diverged_step >= 0
 
 
@@ -90,7 +94,7 @@ def logged_steps(steps: int, log_every: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, steps + 1, log_every), steps))
 
 
-def no_metrics(problem, objective, factors) -> dict:
+def no_metrics(problem: Any, objective: Any, factors: LoRAFactors) -> dict:
     """An ``observe`` that logs nothing (e.g. HRP's preheat, or timing the bare loop)."""
     del problem, objective, factors
     return {}
@@ -98,16 +102,19 @@ def no_metrics(problem, objective, factors) -> dict:
 
 Observe = Callable[[Any, Any, LoRAFactors], Any]
 
+#: the training loop's carry: (factors, optimizer state, first diverged step or -1)
+_Carry = tuple[LoRAFactors, Any, Array]
+
 
 def train(
-    problem,
+    problem: Any,
     init: LoRAInit,
     optimizer: optax.GradientTransformation,
     *,
     steps: int,
     log_every: int = 1,
     observe: Observe = lora_metrics,
-    scale=None,
+    scale: Float[Array, ""] | float | None = None,
 ) -> Trajectory:
     """Train the LoRA factors from ``init`` on ``problem``: the package's one training loop.
 
@@ -161,13 +168,13 @@ def train(
     else:
         objective = problem.objective(LowRank(scale * init.offset.left, init.offset.right))
 
-        def factor_grads(A, B):
+        def factor_grads(A: Array, B: Array) -> tuple[Array, Array]:
             return scaled_factor_grads(objective, scale, A, B)
 
-        def inner_observe(problem, objective, factors):
+        def inner_observe(problem: Any, objective: Any, factors: LoRAFactors) -> Any:
             return observe(problem, objective, LoRAFactors(scale * factors.A, factors.B))
 
-    def step(t, carry):
+    def step(t: Array, carry: _Carry) -> _Carry:
         factors, opt_state, diverged_step = carry
         grads = LoRAFactors(*factor_grads(factors.A, factors.B))
         updates, opt_state = optimizer.update(grads, opt_state, factors)
@@ -176,7 +183,7 @@ def train(
         diverged_step = jnp.where((diverged_step < 0) & bad, t + 1, diverged_step)
         return new, opt_state, diverged_step
 
-    def chunk(carry, bounds):
+    def chunk(carry: _Carry, bounds: tuple[Array, Array]) -> tuple[_Carry, Any]:
         # observe at step `start`, then steps start .. end - 1.  The first of those steps is
         # written out of the loop, beside the observation: both read the same factors, so XLA
         # computes their common products (Sigma_hat A, A^T G, B B^T: the loss) once.  The last
@@ -205,14 +212,14 @@ def train(
 # ---------------------------------------------------------------------------------------------
 
 
-def _init_from_config(problem, config: RunConfig, values: Mapping[str, Any], key) -> LoRAInit:
+def _init_from_config(problem: Any, config: RunConfig, values: Mapping[str, Any], key: jax.Array) -> LoRAInit:
     """The registered init ``config.init`` with the fields it declares (dynamic ones from ``values``)."""
     spec = get_init(config.init)
     return spec(problem, config.rank, key=key, **spec.arguments(config, values))
 
 
 def _train_from_config(
-    problem, init: LoRAInit, config: RunConfig, values: Mapping[str, Any], observe: Observe = lora_metrics
+    problem: Any, init: LoRAInit, config: RunConfig, values: Mapping[str, Any], observe: Observe = lora_metrics
 ) -> Trajectory:
     optimizer = optimizer_from_config(
         config.optimizer,
@@ -240,11 +247,11 @@ def problem_key(seed: int | jax.Array) -> jax.Array:
     return split_run_key(jax.random.key(seed))[0]
 
 
-def _index_tree(tree, i):
+def _index_tree(tree: Any, i: int | Array) -> Any:
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def _values_at(config: RunConfig, grid: Mapping[str, Array], g) -> dict[str, Any]:
+def _values_at(config: RunConfig, grid: Mapping[str, Array], g: int | Array) -> dict[str, Any]:
     return {**config.dynamic_values(), **{n: v[g] for n, v in grid.items() if n != _INDEX}}
 
 
@@ -258,11 +265,13 @@ def _per_run_problems(config: RunConfig, swept: Sequence[str]) -> bool:
 CONSTRUCTION = "map"
 
 
-def _map_runs(fn, xs):
+def _map_runs(fn: Callable[[Any], Any], xs: Any) -> Any:
     return jax.vmap(fn)(xs) if CONSTRUCTION == "vmap" else lax.map(fn, xs)
 
 
-def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence[str] = ()):
+def build(
+    config: RunConfig, keys: jax.Array, grid: Mapping[str, Array], *, swept: Sequence[str] = ()
+) -> tuple[Any, LoRAInit]:
     """Phase 1 of :func:`simulate`: the problems and inits of every run of ``keys`` x ``grid``.
 
     Seed ``s`` builds its problem from ``split_run_key(keys[s])[0]`` and its inits from
@@ -286,12 +295,12 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
     seed_of = jnp.repeat(jnp.arange(n_seeds), n_grid)
     point_of = jnp.tile(jnp.arange(n_grid), n_seeds)
 
-    def unflatten(tree):
+    def unflatten(tree: Any) -> Any:
         return jax.tree.map(lambda x: x.reshape((n_seeds, n_grid) + x.shape[1:]), tree)
 
     if _per_run_problems(config, swept):
 
-        def build_run(index):
+        def build_run(index: tuple[Array, Array]) -> tuple[Any, LoRAInit]:
             s, g = index
             values = _values_at(config, grid, g)
             problem = make_problem(config, values, key=key_problem[s])
@@ -302,7 +311,7 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
     base = config.dynamic_values()
     problems = _map_runs(lambda key: make_problem(config, base, key=key), key_problem)
 
-    def build_init(index):
+    def build_init(index: tuple[Array, Array]) -> LoRAInit:
         s, g = index
         return _init_from_config(_index_tree(problems, s), config, _values_at(config, grid, g), key_init[s])
 
@@ -311,8 +320,8 @@ def build(config: RunConfig, keys, grid: Mapping[str, Array], *, swept: Sequence
 
 def train_batch(
     config: RunConfig,
-    problems,
-    inits,
+    problems: Any,
+    inits: LoRAInit,
     grid: Mapping[str, Array],
     *,
     swept: Sequence[str] = (),
@@ -330,7 +339,7 @@ def train_batch(
     n_seeds = jax.tree.leaves(inits)[0].shape[0]
     n_grid = grid[_INDEX].shape[0]
 
-    def run(problem, init, g):
+    def run(problem: Any, init: LoRAInit, g: Array) -> Trajectory:
         return _train_from_config(problem, init, config, _values_at(config, grid, g), observe)
 
     if _per_run_problems(config, swept):
@@ -345,7 +354,9 @@ def train_batch(
     return _map_in_chunks(lambda p, i: per_grid(p, i, points), (problems, inits), chunk)
 
 
-def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[str, Array], observe) -> Trajectory:
+def _simulate_local(
+    config: RunConfig, swept: tuple[str, ...], keys: jax.Array, grid: dict[str, Array], observe: Observe
+) -> Trajectory:
     """Every run of ``keys`` x ``grid`` on this device: :func:`build`, then :func:`train_batch`."""
     problems, inits = build(config, keys, grid, swept=swept)
     return train_batch(config, problems, inits, grid, swept=swept, observe=observe)
@@ -358,7 +369,7 @@ def _simulate_local(config: RunConfig, swept: tuple[str, ...], keys, grid: dict[
 CPU_CHUNK_BYTES = 4 * 2**20
 
 
-def _cpu_chunk(n: int, problems) -> int:
+def _cpu_chunk(n: int, problems: Any) -> int:
     """Runs per chunk: about CPU_CHUNK_BYTES of problems (at least 1).
 
     The largest divisor of ``n`` that fits, when it is at least half that size; otherwise (e.g. a
@@ -372,7 +383,7 @@ def _cpu_chunk(n: int, problems) -> int:
     return divisor if 2 * divisor >= target else target
 
 
-def _map_in_chunks(fn, args, chunk: int):
+def _map_in_chunks(fn: Callable[..., Any], args: tuple[Any, ...], chunk: int) -> Any:
     """``jax.vmap(fn)(*args)``, evaluated ``chunk`` runs at a time (a remainder as a last chunk)."""
     n = jax.tree.leaves(args)[0].shape[0]
     if chunk >= n:
@@ -392,8 +403,14 @@ def _components(config: RunConfig) -> tuple:
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 4, 5, 6))
 def _simulate_compiled(
-    config: RunConfig, swept: tuple[str, ...], keys, grid, mesh, observe=lora_metrics, components=()
-):
+    config: RunConfig,
+    swept: tuple[str, ...],
+    keys: jax.Array,
+    grid: dict[str, Array],
+    mesh: Any,
+    observe: Observe = lora_metrics,
+    components: tuple = (),
+) -> Trajectory:
     del components  # only a cache key: the traced code looks the same entries up by name
     TRACE_COUNTS["simulate"] += 1
     if mesh is None:
@@ -413,7 +430,7 @@ def _simulate_compiled(
 _RUN_AXIS = "seeds"
 
 
-def seed_mesh(devices: Sequence[Any] | None = None):
+def seed_mesh(devices: Sequence[Any] | None = None) -> jax.sharding.Mesh:
     """A 1-D ``jax.sharding.Mesh`` named ``'seeds'`` over ``devices`` (default: every visible device).
 
     :func:`simulate` splits its seeds across this mesh (each device builds and trains its own
@@ -442,7 +459,7 @@ class Batch:
     trajectory: Trajectory
     wall_time: float
 
-    def problem(self, i: int, point: int = 0):
+    def problem(self, i: int, point: int = 0) -> Any:
         """The problem run ``i`` (row ``i``, seed ``seeds[i]``) trained on, rebuilt from its key.
 
         ``point`` selects the grid point when a problem field (kappa, noise, ...) is swept;
@@ -451,7 +468,7 @@ class Batch:
         values = {n: v[point] for n, v in self.grid.items()}
         return make_problem(self.config, values, key=problem_key(int(self.seeds[i])))
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> pd.DataFrame:
         """Tidy long format: one row per run and logged step (see :mod:`lora_theory.results`)."""
         from .results import batch_to_dataframe
 
@@ -467,7 +484,7 @@ def _grid_product(sweep: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]
     return {n: np.asarray([p[i] for p in points], dtype=np.float64) for i, n in enumerate(names)}
 
 
-def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype=jnp.float64) -> dict[str, Array]:
+def make_grid(sweep: Mapping[str, Sequence[float]] | None, dtype: DTypeLike = jnp.float64) -> dict[str, Array]:
     """The grid arrays :func:`build` and :func:`train_batch` take: the cartesian product of
     ``sweep`` flattened (field -> one value per grid point) and ``"grid_index"`` -> arange(n_grid)."""
     grid = _grid_product(dict(sweep or {}))
