@@ -26,9 +26,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "CheckResult",
@@ -89,7 +92,7 @@ class CheckResult:
     kind: str = "verdict"
     statement: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
 
@@ -110,7 +113,14 @@ class CheckResult:
 
 
 def report(
-    claim, check, values, *, predicted=math.nan, rule="reported, no verdict", n=None, statement=""
+    claim: str,
+    check: str,
+    values: ArrayLike,
+    *,
+    predicted: float = math.nan,
+    rule: str = "reported, no verdict",
+    n: int | None = None,
+    statement: str = "",
 ) -> CheckResult:
     """A reported row (kind "info"): mean and spread of ``values``, no verdict."""
     values = np.asarray(values, np.float64)
@@ -129,14 +139,14 @@ def report(
 
 
 def explore(
-    claim,
-    check,
-    values,
+    claim: str,
+    check: str,
+    values: ArrayLike,
     *,
-    predicted=math.nan,
-    rule="outside the hypotheses: reported, no verdict",
-    n=None,
-    statement="",
+    predicted: float = math.nan,
+    rule: str = "outside the hypotheses: reported, no verdict",
+    n: int | None = None,
+    statement: str = "",
 ) -> CheckResult:
     """A row measured outside the theorem's hypotheses (kind "explore"): reported, never PASS.
 
@@ -145,24 +155,24 @@ def explore(
     return dataclasses.replace(row, kind="explore")
 
 
-def _tagged(rule):
+def _tagged(rule: Callable[..., CheckResult]) -> Callable[..., CheckResult]:
     """The rule with a keyword ``statement`` (the THEOREMS.md statement its row checks)."""
 
     @functools.wraps(rule)
-    def tagged(*args, statement: str = "", **kwargs) -> CheckResult:
+    def tagged(*args: Any, statement: str = "", **kwargs: Any) -> CheckResult:
         row = rule(*args, **kwargs)
         return dataclasses.replace(row, statement=statement) if statement else row
 
     return tagged
 
 
-def sample_std(values) -> float:
+def sample_std(values: ArrayLike) -> float:
     """Standard deviation (ddof = 1) of all the values; 0 for a single value."""
     values = np.asarray(values, np.float64).ravel()
     return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
 
 
-def sample_mean(values) -> float:
+def sample_mean(values: ArrayLike) -> float:
     """Mean of all the values, as a float."""
     return float(np.mean(np.asarray(values, np.float64)))
 
@@ -173,10 +183,18 @@ def nan_to_inf(value: float, sign: float = 1.0) -> float:
 
 
 @_tagged
-def at_most(claim, check, per_seed, bound, *, predicted=None, rule=None) -> CheckResult:
+def at_most(
+    claim: str,
+    check: str,
+    per_seed: ArrayLike,
+    bound: float,
+    *,
+    predicted: float | None = None,
+    rule: str | None = None,
+) -> CheckResult:
     """Instance-wise: every value must be <= bound (NaN counts as a failure); margin = bound - max."""
     values = np.asarray(per_seed, np.float64)
-    worst = np.nan if np.isnan(values).any() else np.max(values)
+    worst = np.nan if np.isnan(values).any() else float(np.max(values))
     return CheckResult(
         claim,
         check,
@@ -190,10 +208,18 @@ def at_most(claim, check, per_seed, bound, *, predicted=None, rule=None) -> Chec
 
 
 @_tagged
-def at_least(claim, check, per_seed, bound, *, predicted=None, rule=None) -> CheckResult:
+def at_least(
+    claim: str,
+    check: str,
+    per_seed: ArrayLike,
+    bound: float,
+    *,
+    predicted: float | None = None,
+    rule: str | None = None,
+) -> CheckResult:
     """Instance-wise: every value must be >= bound (NaN fails); margin = min - bound."""
     values = np.asarray(per_seed, np.float64)
-    worst = np.nan if np.isnan(values).any() else np.min(values)
+    worst = np.nan if np.isnan(values).any() else float(np.min(values))
     return CheckResult(
         claim,
         check,
@@ -207,7 +233,9 @@ def at_least(claim, check, per_seed, bound, *, predicted=None, rule=None) -> Che
 
 
 @_tagged
-def law(claim, check, per_seed, predicted, tol, *, rule=None) -> CheckResult:
+def law(
+    claim: str, check: str, per_seed: ArrayLike, predicted: float, tol: float, *, rule: str | None = None
+) -> CheckResult:
     """A fitted exponent/slope per seed; the seeds' mean must be within ``tol`` of the prediction."""
     values = np.asarray(per_seed, np.float64)
     mean = sample_mean(values)
@@ -224,7 +252,9 @@ def law(claim, check, per_seed, predicted, tol, *, rule=None) -> CheckResult:
 
 
 @_tagged
-def pooled_law(claim, check, x, y, predicted, tol, *, rule=None) -> CheckResult:
+def pooled_law(
+    claim: str, check: str, x: ArrayLike, y: ArrayLike, predicted: float, tol: float, *, rule: str | None = None
+) -> CheckResult:
     """A law fitted on the seed-averaged curve: slope of mean_seeds(y) against mean_seeds(x).
 
     ``x`` and ``y`` have a leading seed axis (x may also be shared, without it).  The verdict uses
@@ -248,7 +278,9 @@ def pooled_law(claim, check, x, y, predicted, tol, *, rule=None) -> CheckResult:
 
 
 @_tagged
-def sign_law(claim, check, per_seed, *, positive: bool = True, rule=None) -> CheckResult:
+def sign_law(
+    claim: str, check: str, per_seed: ArrayLike, *, positive: bool = True, rule: str | None = None
+) -> CheckResult:
     """A fitted slope whose sign is predicted: every seed's slope must have that sign."""
     values = np.asarray(per_seed, np.float64)
     worst = np.nan if np.isnan(values).any() else (np.min(values) if positive else -np.max(values))
@@ -265,7 +297,16 @@ def sign_law(claim, check, per_seed, *, positive: bool = True, rule=None) -> Che
 
 
 @_tagged
-def mc_equal(claim, check, samples, predicted, *, z=Z_MC, rel_floor=1e-9, rule=None) -> CheckResult:
+def mc_equal(
+    claim: str,
+    check: str,
+    samples: ArrayLike,
+    predicted: float,
+    *,
+    z: float = Z_MC,
+    rel_floor: float = 1e-9,
+    rule: str | None = None,
+) -> CheckResult:
     """Monte Carlo: |mean - predicted| <= z SE + rel_floor |predicted| (SE over seeds)."""
     samples = np.asarray(samples, np.float64)
     mean, sd = sample_mean(samples), sample_std(samples)
@@ -283,7 +324,16 @@ def mc_equal(claim, check, samples, predicted, *, z=Z_MC, rel_floor=1e-9, rule=N
 
 
 @_tagged
-def mc_at_most(claim, check, samples, bound, *, z=Z_MC, rel_floor=1e-9, rule=None) -> CheckResult:
+def mc_at_most(
+    claim: str,
+    check: str,
+    samples: ArrayLike,
+    bound: float,
+    *,
+    z: float = Z_MC,
+    rel_floor: float = 1e-9,
+    rule: str | None = None,
+) -> CheckResult:
     """Monte Carlo one-sided: mean <= bound + z SE + rel_floor |bound|."""
     samples = np.asarray(samples, np.float64)
     mean, sd = sample_mean(samples), sample_std(samples)
@@ -300,7 +350,7 @@ def mc_at_most(claim, check, samples, bound, *, z=Z_MC, rel_floor=1e-9, rule=Non
     )
 
 
-def fit_slope(x, y) -> float:
+def fit_slope(x: ArrayLike, y: ArrayLike) -> float:
     """Least-squares slope of y against x (NaN if any value is not finite or x is constant)."""
     x = np.asarray(x, np.float64).ravel()
     y = np.asarray(y, np.float64).ravel()
@@ -310,7 +360,9 @@ def fit_slope(x, y) -> float:
     return float(np.sum(xc * (y - y.mean())) / np.sum(xc**2))
 
 
-def tail_rate(risk, *, floor: float = 1e-20, ceiling: float | None = None, tail_fraction: float = 0.5) -> float:
+def tail_rate(
+    risk: ArrayLike, *, floor: float = 1e-20, ceiling: float | None = None, tail_fraction: float = 0.5
+) -> float:
     """Asymptotic per-step rate of a per-step risk sequence: exp(slope of log risk) over its tail.
 
     The usable part is the steps before the risk first drops below ``floor * risk[0]`` (the
@@ -347,7 +399,7 @@ def tail_rate(risk, *, floor: float = 1e-20, ceiling: float | None = None, tail_
     return float(np.exp(fit_slope(steps, np.log(risk[start:usable]))))
 
 
-def first_step_at_or_below(values, level) -> np.ndarray:
+def first_step_at_or_below(values: ArrayLike, level: ArrayLike) -> np.ndarray:
     """Index of the first entry <= level along the last axis (NaN if none)."""
     values = np.asarray(values)
     hit = values <= level
