@@ -85,11 +85,51 @@ class _Given(argparse.Action):
         namespace.given = given
 
 
+#: read for every init: the model is W0 + scale (A B + offset) (:mod:`lora_theory.scaling`); pissa and
+#: milora declare them too, because their factors divide by the scale
+_READ_BY_EVERY_RUN = frozenset({"scaling", "lora_alpha"})
+
+
+def _refuse_unread_component_flags(args, given, shown) -> None:
+    """A flag for an init's or optimizer's parameter that none of the chosen inits / optimizers reads
+    (``--alpha`` with ``--init spectral``, ``--damping`` with ``--optimizer gd``) is an error.
+
+    With comma lists (``--init random,spectral``) a parameter read by any of them is accepted.
+    """
+    from ..config import invalid
+    from ..inits import INITS
+    from ..optimizers import OPTIMIZERS
+
+    inits = [n for n in _as_list(args.init) if n in INITS]
+    optimizers = [n for n in _as_list(args.optimizer) if n in OPTIMIZERS]
+    if not inits or not optimizers:
+        return  # an unknown name: validate's error names it
+    for names, registry, kind in ((inits, INITS, "init"), (optimizers, OPTIMIZERS, "optimizer")):
+        declared = {p for spec in registry.values() for p in spec.params} - _READ_BY_EVERY_RUN
+        if kind == "init":
+            declared.add("variant")
+        reads = {p for n in names for p in registry[n].params}
+        if kind == "init" and any(registry[n].variants for n in names):
+            reads.add("variant")
+        if kind == "optimizer":
+            declared.discard("lr")  # every optimizer reads lr
+        for field in given:
+            if field in declared and field not in reads:
+                chosen = ", ".join(repr(n) for n in names)
+                read = ", ".join(sorted(reads)) or "nothing"
+                raise invalid(field, shown(field), f"{kind} {chosen} does not read it (it reads: {read})")
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def preflight(args) -> None:
     """The checks of ``train``'s arguments that only the command line can make, before anything
     compiles: no flag for a problem field the model does not read (``--activation`` with
-    ``--model population``), a file name for ``--name``, executor flags that fit ``--executor``,
-    and output folders (``--out``, submitit's) that can be created and written (so a sweep never
+    ``--model population``) nor for a parameter the init or optimizer does not read (``--alpha``
+    with ``--init spectral``, ``--damping`` with ``--optimizer gd``), a file name for ``--name``,
+    executor flags that fit ``--executor``, and output folders (``--out``, submitit's) that can be created and written (so a sweep never
     runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
     :func:`~lora_theory.engine.seed_count`, as for every sweep.
 
@@ -114,6 +154,7 @@ def preflight(args) -> None:
                 raise invalid(
                     name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})"
                 )
+    _refuse_unread_component_flags(args, given, shown)
     name = args.name
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise invalid("name", name, "must be a file name (no '/'; the folder is --out)")
