@@ -129,9 +129,9 @@ def preflight(args) -> None:
     compiles: no flag for a problem field the model does not read (``--activation`` with
     ``--model population``) nor for a parameter the init or optimizer does not read (``--alpha``
     with ``--init spectral``, ``--damping`` with ``--optimizer gd``), a file name for ``--name``,
-    executor flags that fit ``--executor``, and output folders (``--out``, submitit's) that can be created and written (so a sweep never
-    runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
-    :func:`~lora_theory.engine.seed_count`, as for every sweep.
+    executor flags that fit ``--executor``, and output folders (``--out``, submitit's) that can be
+    created and written (so a sweep never runs to the end and then fails to save).  ``--seeds``
+    and ``--seed`` are checked by :func:`~lora_theory.engine.seed_count`, as for every sweep.
 
     Raises:
         ConfigError: naming the parameter.
