@@ -147,6 +147,12 @@ def test_train_flags_are_generated_from_the_config_metadata():
         (["--target-subspace", "top", "--target-angle", "0.5,2"], "target_angle"),
         (["--target-angle", "0.5"], "target_angle"),
         (["--init", "orthogonal", "--rank", "3"], "rank"),
+        # a parameter the chosen init / optimizer does not read is refused, not silently ignored
+        (["--init", "spectral", "--alpha", "0.1"], "alpha"),
+        (["--init", "random", "--gamma", "2"], "gamma"),
+        (["--init", "spectral", "--variant", "orthonormal"], "variant"),
+        (["--init", "random", "--preheat-steps", "5"], "preheat_steps"),
+        (["--optimizer", "gd", "--damping", "0.1"], "damping"),
     ],
 )
 def test_bad_run_arguments_exit_2_naming_the_parameter_before_compiling(flags, name, tmp_path, capsys):

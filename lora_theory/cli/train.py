@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,13 +98,53 @@ class _Given(argparse.Action):
         namespace.given = given
 
 
+#: read for every init: the model is W0 + scale (A B + offset) (:mod:`lora_theory.scaling`); pissa and
+#: milora declare them too, because their factors divide by the scale
+_READ_BY_EVERY_RUN = frozenset({"scaling", "lora_alpha"})
+
+
+def _refuse_unread_component_flags(args: argparse.Namespace, given: Sequence[str], shown: Callable[[str], Any]) -> None:
+    """A flag for an init's or optimizer's parameter that none of the chosen inits / optimizers reads
+    (``--alpha`` with ``--init spectral``, ``--damping`` with ``--optimizer gd``) is an error.
+
+    With comma lists (``--init random,spectral``) a parameter read by any of them is accepted.
+    """
+    from ..config import invalid
+    from ..inits import INITS
+    from ..optimizers import OPTIMIZERS
+
+    inits = [n for n in _as_list(args.init) if n in INITS]
+    optimizers = [n for n in _as_list(args.optimizer) if n in OPTIMIZERS]
+    if not inits or not optimizers:
+        return  # an unknown name: validate's error names it
+    for names, registry, kind in ((inits, INITS, "init"), (optimizers, OPTIMIZERS, "optimizer")):
+        declared = {p for spec in registry.values() for p in spec.params} - _READ_BY_EVERY_RUN
+        if kind == "init":
+            declared.add("variant")
+        reads = {p for n in names for p in registry[n].params}
+        if kind == "init" and any(INITS[n].variants for n in names):  # registry is INITS here
+            reads.add("variant")
+        if kind == "optimizer":
+            declared.discard("lr")  # every optimizer reads lr
+        for field in given:
+            if field in declared and field not in reads:
+                chosen = ", ".join(repr(n) for n in names)
+                read = ", ".join(sorted(reads)) or "nothing"
+                raise invalid(field, shown(field), f"{kind} {chosen} does not read it (it reads: {read})")
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def preflight(args: argparse.Namespace) -> None:
     """The checks of ``train``'s arguments that only the command line can make, before anything
     compiles: no flag for a problem field the model does not read (``--activation`` with
-    ``--model population``), a file name for ``--name``, executor flags that fit ``--executor``,
-    and output folders (``--out``, submitit's) that can be created and written (so a sweep never
-    runs to the end and then fails to save).  ``--seeds`` and ``--seed`` are checked by
-    :func:`~lora_theory.engine.seed_count`, as for every sweep.
+    ``--model population``) nor for a parameter the init or optimizer does not read (``--alpha``
+    with ``--init spectral``, ``--damping`` with ``--optimizer gd``), a file name for ``--name``,
+    executor flags that fit ``--executor``, and output folders (``--out``, submitit's) that can be
+    created and written (so a sweep never runs to the end and then fails to save).  ``--seeds``
+    and ``--seed`` are checked by :func:`~lora_theory.engine.seed_count`, as for every sweep.
 
     Raises:
         ConfigError: naming the parameter.
@@ -127,6 +167,7 @@ def preflight(args: argparse.Namespace) -> None:
                 raise invalid(
                     name, shown(name), f"model {args.model!r} does not use it (it reads: {', '.join(sorted(reads))})"
                 )
+    _refuse_unread_component_flags(args, given, shown)
     name = args.name
     if not name or name in (".", "..") or "/" in name or "\0" in name:
         raise invalid("name", name, "must be a file name (no '/'; the folder is --out)")
