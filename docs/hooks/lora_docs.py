@@ -89,6 +89,18 @@ def _plain(text: str) -> str:
     return text.replace("``", "`").replace("|", "\\|")
 
 
+def _defining_module(name: str, obj) -> str | None:
+    """The public module whose ``__all__`` lists ``name`` as this very object (for constants)."""
+    import sys
+
+    for module_name, module in sorted(sys.modules.items()):
+        if not module_name.startswith("lora_theory.") or any(p.startswith("_") for p in module_name.split(".")):
+            continue
+        if name in getattr(module, "__all__", ()) and getattr(module, name, None) is obj:
+            return module_name
+    return None
+
+
 def _api_index() -> str:
     import lora_theory as lt
 
@@ -102,8 +114,11 @@ def _api_index() -> str:
             kind = "class" if inspect.isclass(obj) else "function"
             rows.append(f"| [`lt.{name}`][{target}] | {kind} | {_summary(obj)} |")
         else:
-            rows.append(f"| `lt.{name}` | {type(obj).__name__} | |")
-    subpackages = sorted(n for n, o in vars(lt).items() if inspect.ismodule(o) and not n.startswith("_"))
+            where = _defining_module(name, obj)
+            rows.append(f"| `lt.{name}` | {type(obj).__name__} | {f'defined in `{where}`' if where else ''} |")
+    # the subpackages that lora_theory/__init__.py imports by name (`from . import theory as theory`)
+    source = (ROOT / "lora_theory" / "__init__.py").read_text()
+    subpackages = re.findall(r"^from \. import (\w+) as \1$", source, flags=re.M)
     return "\n".join(
         [
             "# Python API",
