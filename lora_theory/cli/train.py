@@ -339,6 +339,7 @@ def _configs_from_args(args) -> tuple[list, dict[str, list[float]]]:
 
 
 def train_command(args) -> int:
+    """``lora-theory train``: simulate one configuration (its grids in one program), write the results, print the summary."""
     import jax
     import pandas as pd
 
@@ -427,6 +428,7 @@ def _add_list(sub) -> None:
 
 
 def list_command(args) -> int:
+    """``lora-theory list``: print each command module's entries (the experiments and the claims)."""
     from . import COMMAND_MODULES
 
     for module in COMMAND_MODULES:

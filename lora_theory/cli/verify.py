@@ -44,6 +44,7 @@ def add_commands(subparsers) -> None:
 
 
 def verify_command(args) -> int:
+    """``lora-theory verify``: run the claims, print the verdict and coverage tables, write the results; 1 if a check fails."""
     from ..cache import enable_compilation_cache, quick_compile_flags
 
     if args.quick:
