@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install figures figures-quick test test-all check notebooks bench clean
+.PHONY: install figures figures-quick test test-all check notebooks bench docs docs-serve docs-check clean
 
 $(STAMP): pyproject.toml
 	@if [ -x $(BIN)/python ] && ! $(BIN)/python -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
@@ -49,5 +49,37 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 
+## The documentation site (mkdocs.yml, docs/; see docs/development.md).
+# The notebooks are committed without outputs. `make docs` executes each one into
+# build/docs-notebooks/ (in notebooks/, as tests/test_notebooks.py does; only when the .ipynb is
+# newer than its executed copy: `rm -rf build/docs-notebooks` forces a fresh run) and the site
+# renders those copies. `make docs-check` (CI) renders the clean notebooks without executing them:
+# executing the five costs 2-3 min on 2 cores, and `make test` already executes every notebook.
+DOCS_STAMP := $(VENV)/.installed-docs
+NOTEBOOKS_RUN := build/docs-notebooks
+EXECUTED := $(patsubst notebooks/%.ipynb,$(NOTEBOOKS_RUN)/%.ipynb,$(wildcard notebooks/*.ipynb))
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+$(NOTEBOOKS_RUN)/%.ipynb: notebooks/%.ipynb | $(DOCS_STAMP)
+	@mkdir -p $(NOTEBOOKS_RUN)
+	env -u MPLBACKEND $(BIN)/jupyter nbconvert --to notebook --execute --ExecutePreprocessor.kernel_name=python3 \
+		--ExecutePreprocessor.timeout=600 --output-dir $(NOTEBOOKS_RUN) $<
+
+## Build the site into site/, with the notebooks executed (--strict: any warning fails).
+docs: $(DOCS_STAMP) $(EXECUTED)
+	LORA_THEORY_DOCS_NOTEBOOKS=$(NOTEBOOKS_RUN) $(MKDOCS) build --strict --site-dir site
+
+## Serve the site on http://127.0.0.1:8000, rebuilt on every change.
+docs-serve: $(DOCS_STAMP) $(EXECUTED)
+	LORA_THEORY_DOCS_NOTEBOOKS=$(NOTEBOOKS_RUN) $(MKDOCS) serve --strict --watch lora_theory --watch figures --watch notebooks
+
+## What CI checks: the site builds with no warning, on the clean notebooks (nothing executed).
+docs-check: $(DOCS_STAMP)
+	$(MKDOCS) build --strict --site-dir build/docs-check
+
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache
+	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache site build/docs-notebooks build/docs-check build/mkdocs-jupyter

@@ -90,12 +90,20 @@ class Setup:
 
     Attributes:
         methods: the methods; at least one full-FT method per optimizer family used.
-        hidden: h; rank: r (both layers); s: LoRA-One's / LoRA-GA's scale; alpha_gain: the random
-        init's std times sqrt(d_in); lr / adam_lr: step sizes of the gd and Adam families;
-        damping: lam of the preconditioner; pretrain_steps / pretrain_lr: Adam on the pretraining
-        classes; steps / log_every: fine-tuning, logged at every step up to
-        ``log_every_step_until`` (the first steps are where the methods differ most) and every
-        ``log_every`` steps after (:attr:`logged`).
+        hidden: h.
+        rank: r (both layers).
+        s: LoRA-One's / LoRA-GA's scale.
+        alpha_gain: the random init's std times sqrt(d_in).
+        lr: step size of the gd family.
+        adam_lr: step size of the Adam family.
+        damping: lam of the preconditioner.
+        pretrain_steps: Adam steps on the pretraining classes.
+        pretrain_lr: their step size.
+        steps: fine-tuning steps.
+        log_every: fine-tuning is logged every ``log_every`` steps after ``log_every_step_until``
+            (:attr:`logged`).
+        log_every_step_until: and at every step up to it (the first steps are where the methods
+            differ most).
     """
 
     methods: tuple[Method, ...]
@@ -154,7 +162,8 @@ def method_optimizer(lr, *, precondition, adam, damping=0.0, lora: bool = True) 
 
     Args:
         lr: the step size (may be traced).
-        precondition, adam: bools, possibly traced (see :func:`~lora_theory.optimizers.maybe`).
+        precondition: bool, possibly traced (see :func:`~lora_theory.optimizers.maybe`).
+        adam: bool, possibly traced.
         damping: lam.
         lora: the parameters are a tuple of ``LoRAFactors`` (else a network: no preconditioner).
     """

@@ -139,7 +139,10 @@ def check_memory(
     when ``copies`` > 1).
 
     Args:
-        config, n_seeds, n_grid, per_run_problems: as for :func:`estimate_peak_bytes`.
+        config: as for :func:`estimate_peak_bytes`.
+        n_seeds: as for :func:`estimate_peak_bytes`.
+        n_grid: as for :func:`estimate_peak_bytes`.
+        per_run_problems: as for :func:`estimate_peak_bytes`.
         copies: how many such calls run at once on this machine (a process pool's workers).
 
     Returns:

@@ -97,7 +97,11 @@ def precondition(
     makes the solve singular and the result NaN: the engine then marks the run as diverged.
 
     Args:
-        A, B: the factors; grad_A, grad_B: the gradients to precondition; damping: lam.
+        A: the input-side factor.
+        B: the output-side factor.
+        grad_A: the gradient to precondition on A's side.
+        grad_B: the gradient to precondition on B's side.
+        damping: lam.
         solve: ``(M, rhs) -> M^{-1} rhs`` for symmetric positive definite M; the default
             (:func:`lora_theory._linalg.spd_solve`) is an unrolled Cholesky for r <= 10, where it
             beats LAPACK, and LAPACK's above (HRP's preheat runs at ranks up to d).

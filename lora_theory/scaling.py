@@ -63,7 +63,8 @@ def scaled_factor_grads(
     Args:
         objective: the model's objective (``problem.objective(scaled offset)``).
         scale: s (a scalar, may be traced).
-        A, B: the factors.
+        A: the input-side factor.
+        B: the output-side factor.
 
     Returns:
         (s grad_W L B^T, s A^T grad_W L).

@@ -141,8 +141,10 @@ def run_sweep(
     Args:
         jobs: ``[(columns, config, sweep), ...]`` (one compiled program per config), or a single
             :class:`~lora_theory.config.RunConfig` (then ``sweep`` is its grid).
-        out_dir, name: the results go to ``{out_dir}/{name}.parquet`` and ``{name}.json``.
-        seeds, seed: number of seeds starting at ``seed``, or an explicit list.
+        out_dir: the results go to ``{out_dir}/{name}.parquet`` and ``{name}.json``.
+        name: the results' file name, without its suffix.
+        seeds: number of seeds starting at ``seed``, or an explicit list.
+        seed: the first seed, when ``seeds`` is a number.
         chunk_seeds: seeds per chunk (default: all seeds in one chunk).
         metadata: extra entries for the JSON sidecar.
         progress: show a progress bar (chunks as runs done, runs/s, ETA) when stderr is a TTY.

@@ -1,6 +1,7 @@
-"""A user's own init and optimizer, without editing the package: README's code, run as it stands.
+"""A user's own init and optimizer, without editing the package: the docs' code, run as it stands.
 
-The README's "Your own init and optimizer" block is extracted from README.md and executed; then
+The code block of the documentation page "Your own init and optimizer" (docs/usage/extending.md)
+is extracted and executed; then
 its results are checked: the hand-written spectral init with ``optax.sgd`` gives the same
 trajectories as the built-in ``spectral`` with ``gd`` (through ``simulate`` and through the CLI's
 ``main``), and ``lt.train`` on the objects themselves gives seed 0's run.
@@ -20,18 +21,18 @@ import lora_theory as lt
 from lora_theory import inits, optimizers
 from lora_theory.cli import main
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parent.parent / "docs" / "usage" / "extending.md"
 
 
 def readme_snippet() -> str:
     text = README.read_text()
-    section = text[text.index("### Your own init and optimizer") :]
+    section = text[text.index("# Your own init and optimizer") :]
     return re.search(r"```python\n(.*?)\n```", section, re.S).group(1)
 
 
 @pytest.fixture(scope="module")
 def readme(tmp_path_factory):
-    """The namespace of the README block, run in a temporary folder; the registries restored after."""
+    """The namespace of the docs' block, run in a temporary folder; the registries restored after."""
     saved = dict(inits._INITS), dict(optimizers._OPTIMIZERS)
     folder = tmp_path_factory.mktemp("readme")
     cwd = Path.cwd()

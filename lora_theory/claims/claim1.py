@@ -74,6 +74,7 @@ def compute(keys, noises, grid, kappa, b0_scale, *, shape):
 
 
 def measure(p):
+    """Run claim 1's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): the sines between row(B_t) and row(G) (and col(A_t) and col(G)) at every logged step."""
     shape = (p["d"], p["k"], p["r_star"], p["rank"], p["n_samples"], p["steps"])
     noises = np.asarray((0.0, *p["explore_noises"]))
     alpha, lr = (np.ravel(v) for v in np.meshgrid(p["alphas"], p["lrs"], indexing="ij"))
@@ -99,6 +100,7 @@ def measure(p):
 
 
 def judge(m, p):
+    """Claim 1's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     # B_0 = 0 (step 0) has no row space; from step 1 on, B_1 = eta A_0^T G.
     sines = m["sin_B_G" if p.get("factor", "B") == "B" else "sin_A_G"][:, :, 1:]
     worst = np.max(sines, axis=-1)  # (seeds, grid)

@@ -174,6 +174,7 @@ def configs(p) -> dict:
 
 
 def measure(p):
+    """Run claim 2's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): the alignment align_A_G per logged step and the crossing times t*."""
     if p["steps"] % p["log_every"]:
         raise ValueError("steps must be a multiple of log_every")
     c = configs(p)
@@ -258,6 +259,7 @@ def _within_slopes(x, y, valid, group_axes):
 
 
 def judge(m, p):
+    """Claim 2's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     r_star, thetas = int(p["r_star"]), np.asarray(p["thetas"], np.float64)
     ds, kappas = m["d"], m["kappa"]
     eta, alpha2, rank, block = m["run_eta"], m["run_alpha2"], m["run_rank"], m["run_block"]

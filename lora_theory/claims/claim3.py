@@ -130,6 +130,7 @@ def compute(keys, kappas, d_kappa, gamma, *, shape):
 
 
 def measure(p):
+    """Run claim 3's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): spectral init's error ||A_0 B_0 - dW||_op and ||Sigma_hat - I||_op per instance."""
     shape = (p["d"], p["k"], p["r_star"], p["rank"], tuple(p["n_ratios"]), tuple(p["d_grid"]), p["d_ratio"])
     grid, dsweep = compute(
         seed_keys(seed_list(p)), f64(np.asarray(p["kappas"])), f64(p["d_kappa"]), f64(p["gamma"]), shape=shape
@@ -178,6 +179,7 @@ def _bootstrap_exponent(holds, n_ratio, kappa, coverage, n_boot=200):
 
 
 def judge(m, p):
+    """Claim 3's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     kappa, n_ratio = m["kappa"], m["n_ratio"]
     premise_scale = float(p["premise_scale"])
     eps_k = np.asarray(theory.thm33_premise_eps(kappa))  # (kappas,)

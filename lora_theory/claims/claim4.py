@@ -144,6 +144,7 @@ def _rates(curves, window):
 
 
 def measure(p):
+    """Run claim 4's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): the fitted rates of gd and precgd per kappa, with their linearised predictions."""
     kappas, r_star, lr = f64(p["kappas"]), p["r_star"], f64(p["lr"])
     out = {"kappa": np.asarray(p["kappas"], np.float64)}
     out["s"] = np.asarray(target_spectrum(r_star, kappas[:, None], 1.0, DTYPE))  # (kappas, r_star)
@@ -240,6 +241,7 @@ def _fmt(values):
 
 
 def judge(m, p):
+    """Claim 4's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     kappa, window, tol = m["kappa"], p["window"], p["spread_tol"]
     log_kappa = np.log(kappa)
     kappas = ", ".join(f"{k:g}" for k in kappa)

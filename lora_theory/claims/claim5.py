@@ -107,6 +107,7 @@ def compute(keys, singular_values, lr, damping, s_scale, sb_gamma, *, shape, mod
 
 
 def measure(p):
+    """Run claim 5's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): the relative errors of spectral, lora_ga and lora_sb per N/d, and in population mode."""
     d, keys = p["d"], seed_keys(seed_list(p))
     common = (f64(p["singular_values"]), f64(p["lr"]), f64(p["damping"]), f64(p["s"]))
     n_samples = tuple(int(n * d) for n in p["n_ratios"])
@@ -128,6 +129,7 @@ def measure(p):
 
 
 def judge(m, p):
+    """Claim 5's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     inits = list(m["inits"])
     n_ratio = m["n_ratio"]
     final = m["rel_err"][..., -1]  # (seeds, n_ratios, inits)

@@ -201,6 +201,7 @@ def compute(keys, spectra, alpha, b_lr, preheat_lr, classic_alphas, classic_lrs,
 
 
 def measure(p):
+    """Run claim 6's experiment at the parameters ``p`` (``CLAIM.quick`` or ``CLAIM.full``): HRP's final losses and rates, per frozen factor, preheat rank and spectrum."""
     shape = (p["d"], p["k"], p["rank"], p["b_steps"], p["preheat_steps"], p["classic_steps"], p["classic_log_every"])
     grid = spectra(p)
     out = compute(
@@ -272,6 +273,7 @@ def _worst_positive(check, columns, *, floor, statement, rule):
 
 
 def judge(m, p):
+    """Claim 6's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     r, d = p["rank"], p["d"]
     n = p.get("frozen_side_dim") or d  # the frozen factor is A (d x r): n = d
     s = m["spectra"][0]

@@ -239,6 +239,7 @@ def _ratio_row(check, losses, risks):
 
 
 def judge(m, p):
+    """Claim 8's rows of the verify table (:class:`~lora_theory.claims.CheckResult`) from a :func:`measure` result ``m``."""
     rows = []
     names = list(m["trajectories"])
     noise, k = float(p["noise"]), int(p["k"])

@@ -36,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``lora-theory`` argument parser: every command module's subcommands (:data:`COMMAND_MODULES`)."""
     parser = _Parser(
         prog="lora-theory",
         description="Numerical checks of the theory of LoRA initialisation (LoRA-One, HRP).",
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lora-theory`` on ``argv`` (default: ``sys.argv[1:]``) and return its exit code (2: bad input, 1: a failed chunk)."""
     import jax
 
     jax.config.update("jax_enable_x64", True)

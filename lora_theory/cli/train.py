@@ -352,6 +352,7 @@ def _configs_from_args(args: argparse.Namespace) -> tuple[list[RunConfig], dict[
 
 
 def train_command(args: argparse.Namespace) -> int:
+    """``lora-theory train``: simulate one configuration (its grids in one program), write the results, print the summary."""
     import jax
     import pandas as pd
 
@@ -442,6 +443,7 @@ def _add_list(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def list_command(args: argparse.Namespace) -> int:
+    """``lora-theory list``: print each command module's entries (the experiments and the claims)."""
     from . import COMMAND_MODULES
 
     for module in COMMAND_MODULES:

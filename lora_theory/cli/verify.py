@@ -45,6 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def verify_command(args: argparse.Namespace) -> int:
+    """``lora-theory verify``: run the claims, print the verdict and coverage tables, write the results; 1 if a check fails."""
     from ..cache import enable_compilation_cache, quick_compile_flags
 
     if args.quick:

@@ -306,7 +306,8 @@ def make_linear_problem(
     """The linear model y = (W0 + dW)^T x + eps with N samples, reduced to sufficient statistics.
 
     Args:
-        d, k: input / output dimensions.
+        d: input dimension.
+        k: output dimension.
         r_star: rank of dW.
         n_samples: N.
         singular_values: s_1..s_{r_star} of dW (e.g. from :func:`target_spectrum`).

@@ -304,7 +304,8 @@ def make_nonlinear_problem(
     G = -grad_W L(W0) = X^T [(Y - sigma(X W0)) * sigma'(X W0)] / N.
 
     Args:
-        d, k: input / output dimensions.
+        d: input dimension.
+        k: output dimension.
         r_star: rank of dW.
         n_samples: N.
         singular_values: s_1..s_{r_star} of dW (e.g. from :func:`~lora_theory.models.linear.target_spectrum`).
@@ -316,8 +317,9 @@ def make_nonlinear_problem(
             (same key: same W0, dW, X and, for the identity activation, the same Y); the test
             sample comes from ``fold_in(data key, 1)``.
         dtype: float64 (default, for theory checks) or float32.
-        target_subspace, target_angle: where dW's singular subspaces lie, as in
+        target_subspace: where dW's singular subspaces lie, as in
             :func:`~lora_theory.models.linear.make_linear_problem`.
+        target_angle: their tilt, as there.
 
     Returns:
         A :class:`NonlinearProblem`.

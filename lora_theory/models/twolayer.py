@@ -135,7 +135,8 @@ def init_network(
     Args:
         hidden: h, the width of the hidden layer.
         key: a ``jax.random.key``.
-        d, c: input and output sizes (64 pixels, 10 classes).
+        d: input size (64 pixels).
+        c: output size (10 classes).
         dtype: of the weights.
     """
     k1, k2 = jax.random.split(key)

@@ -138,7 +138,8 @@ def thm32_alpha_max(
         kappa_G: lambda_1(G) / lambda_{r*}(G).
         G_op: ||G||_op = lambda_1(G).
         constant: the O(.)'s constant.
-        theta_exponent, d_exponent: the exponents a, b of theta^{a kappa_G} d^{-b kappa_G}.
+        theta_exponent: the exponent a of theta^{a kappa_G} d^{-b kappa_G}.
+        d_exponent: the exponent b.
 
     Returns:
         constant theta^{a kappa_G} d^{-b kappa_G} kappa_G^{-1/2} ||G||_op^{1/2}.
@@ -174,7 +175,12 @@ def thm32_theta(
 
     Args:
         alpha: init scale (standard deviation of A_0's entries).
-        d, kappa_G, G_op, constant, theta_exponent, d_exponent: as in :func:`thm32_alpha_max`.
+        d: as in :func:`thm32_alpha_max`.
+        kappa_G: as there.
+        G_op: as there.
+        constant: as there.
+        theta_exponent: as there.
+        d_exponent: as there.
 
     Returns:
         theta(alpha).
@@ -221,7 +227,8 @@ def power_iteration_alpha_exponent(eta: Scalar, s_1: Scalar, s_rstar: Scalar) ->
 
     Args:
         eta: GD step size.
-        s_1, s_rstar: lambda_1(G), lambda_{r*}(G).
+        s_1: lambda_1(G).
+        s_rstar: lambda_{r*}(G).
 
     Returns:
         1 / (2 k + 1).
@@ -432,7 +439,8 @@ def precgd_linearised_risk(
     Args:
         eta: step size.
         sigma_hat: X^T X / N.
-        U, V: orthonormal bases of dW's column and row spaces (d x r_star, k x r_star).
+        U: orthonormal basis of dW's column space (d x r_star).
+        V: orthonormal basis of dW's row space (k x r_star).
         error0: E_0 = A_0 B_0 - dW.
         steps: number of steps (static).
 
