@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 ## Lint, format and type checks (the same as the pre-commit hooks): ruff check, ruff format --check, mypy.
-LINTED := lora_theory tests experiments benchmarks
+LINTED := conftest.py lora_theory tests experiments benchmarks
 check: $(STAMP)
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
