@@ -113,24 +113,23 @@ def _refuse_unread_component_flags(args: argparse.Namespace, given: Sequence[str
     from ..inits import INITS
     from ..optimizers import OPTIMIZERS
 
-    inits = [n for n in _as_list(args.init) if n in INITS]
-    optimizers = [n for n in _as_list(args.optimizer) if n in OPTIMIZERS]
+    inits = [INITS[n] for n in _as_list(args.init) if n in INITS]
+    optimizers = [OPTIMIZERS[n] for n in _as_list(args.optimizer) if n in OPTIMIZERS]
     if not inits or not optimizers:
         return  # an unknown name: validate's error names it
-    for names, registry, kind in ((inits, INITS, "init"), (optimizers, OPTIMIZERS, "optimizer")):
-        declared = {p for spec in registry.values() for p in spec.params} - _READ_BY_EVERY_RUN
-        if kind == "init":
-            declared.add("variant")
-        reads = {p for n in names for p in registry[n].params}
-        if kind == "init" and any(INITS[n].variants for n in names):  # registry is INITS here
-            reads.add("variant")
-        if kind == "optimizer":
-            declared.discard("lr")  # every optimizer reads lr
+    any_init_reads = {p for spec in INITS.values() for p in spec.params} - _READ_BY_EVERY_RUN | {"variant"}
+    init_reads = {p for spec in inits for p in spec.params} | ({"variant"} if any(s.variants for s in inits) else set())
+    any_optimizer_reads = {p for spec in OPTIMIZERS.values() for p in spec.params} - {"lr"}  # every one reads lr
+    optimizer_reads = {p for spec in optimizers for p in spec.params}
+    for kind, chosen, declared, reads in (
+        ("init", inits, any_init_reads, init_reads),
+        ("optimizer", optimizers, any_optimizer_reads, optimizer_reads),
+    ):
         for field in given:
             if field in declared and field not in reads:
-                chosen = ", ".join(repr(n) for n in names)
+                names = ", ".join(repr(spec.name) for spec in chosen)
                 read = ", ".join(sorted(reads)) or "nothing"
-                raise invalid(field, shown(field), f"{kind} {chosen} does not read it (it reads: {read})")
+                raise invalid(field, shown(field), f"{kind} {names} does not read it (it reads: {read})")
 
 
 def _as_list(value: Any) -> list:
